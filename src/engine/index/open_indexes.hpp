@@ -1,0 +1,92 @@
+// In-memory ("open") indexes of the live segment of a bucket: event id -> offset,
+// partition id -> (sequence, offset) list, (partition id, stream id) -> (version, offset) list.
+// Not synchronised: the bucket guards them (writer mutates under a unique lock, readers share).
+// Offsets are within the one segment the index belongs to.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/error.hpp"
+#include "engine/ids.hpp"
+
+namespace sierra {
+
+struct SeqOffset {
+  uint64_t sequence;
+  uint64_t offset;
+  bool operator==(const SeqOffset&) const = default;
+};
+
+struct PartitionEntry {
+  uint64_t sequence_min = 0;
+  uint64_t sequence_max = 0;
+  std::vector<SeqOffset> offsets;  // ascending sequence
+};
+
+struct StreamKey {
+  PartitionId partition_id = 0;
+  std::string stream_id;
+  bool operator==(const StreamKey&) const = default;
+  auto operator<=>(const StreamKey&) const = default;
+};
+struct StreamKeyHash {
+  size_t operator()(const StreamKey& k) const noexcept;
+};
+
+struct StreamEntry {
+  Uuid partition_key;
+  uint64_t version_min = 0;
+  uint64_t version_max = 0;
+  std::vector<SeqOffset> offsets;  // (version, offset), ascending version
+};
+
+class OpenEventIndex {
+ public:
+  void insert(const Uuid& event_id, uint64_t offset) { map_[event_id] = offset; }
+  std::optional<uint64_t> get(const Uuid& event_id) const;
+  size_t size() const { return map_.size(); }
+  const std::unordered_map<Uuid, uint64_t, UuidHash>& entries() const { return map_; }
+
+ private:
+  std::unordered_map<Uuid, uint64_t, UuidHash> map_;
+};
+
+class OpenPartitionIndex {
+ public:
+  // Sequences must be inserted in ascending order per partition.
+  void insert(PartitionId pid, uint64_t sequence, uint64_t offset);
+  const PartitionEntry* get(PartitionId pid) const;
+  size_t size() const { return map_.size(); }
+  const std::map<PartitionId, PartitionEntry>& entries() const { return map_; }
+
+ private:
+  std::map<PartitionId, PartitionEntry> map_;
+};
+
+class OpenStreamIndex {
+ public:
+  // PartitionKeyMismatch if the stream exists with another partition key.
+  Status insert(PartitionId pid, std::string_view stream_id, const Uuid& partition_key,
+                uint64_t version, uint64_t offset);
+  const StreamEntry* get(PartitionId pid, std::string_view stream_id) const;
+  size_t size() const { return map_.size(); }
+  const std::unordered_map<StreamKey, StreamEntry, StreamKeyHash>& entries() const { return map_; }
+
+ private:
+  std::unordered_map<StreamKey, StreamEntry, StreamKeyHash> map_;
+};
+
+// The three open indexes of one segment.
+struct OpenIndexes {
+  OpenEventIndex events;
+  OpenPartitionIndex partitions;
+  OpenStreamIndex streams;
+};
+
+}  // namespace sierra

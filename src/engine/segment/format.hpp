@@ -1,0 +1,97 @@
+// The segment file format, every byte offset in one place (docs/FORMAT.md explains it).
+// Encoding and decoding of the file header and of records live here; I/O does not.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/error.hpp"
+#include "engine/ids.hpp"
+#include "engine/segment/record.hpp"
+
+namespace sierra::segment_format {
+
+inline constexpr uint32_t kMagic = 0x53545645;  // bytes "EVTS"
+inline constexpr uint16_t kFormatVersion = 1;
+inline constexpr size_t kHeaderSize = 64;
+
+// Record kinds (byte at kKindOffset).
+inline constexpr uint8_t kKindEvent = 1;
+inline constexpr uint8_t kKindCommit = 2;
+
+// Common record prefix (see docs/FORMAT.md for the table).
+inline constexpr size_t kLengthOffset = 0;         // u32 total record length
+inline constexpr size_t kCrcOffset = 4;            // u32 CRC-32C over [0,4) ++ [kConfirmationEnd, len)
+inline constexpr size_t kConfirmationOffset = 8;   // u8 confirmation count
+inline constexpr size_t kConfirmationCrcOffset = 9;// u32 CRC-32C(txid ++ count)
+inline constexpr size_t kConfirmationEnd = 13;
+inline constexpr size_t kKindOffset = 13;          // u8
+inline constexpr size_t kReservedOffset = 14;      // u16, zero
+inline constexpr size_t kLogPositionOffset = 16;   // u64
+inline constexpr size_t kTermOffset = 24;          // u64
+inline constexpr size_t kTxidOffset = 32;          // 16 bytes
+inline constexpr size_t kTimestampOffset = 48;     // u64 ns
+inline constexpr size_t kCommonSize = 56;
+
+// Event record fixed part, after the common prefix.
+inline constexpr size_t kEventIdOffset = 56;        // 16
+inline constexpr size_t kPartitionKeyOffset = 72;   // 16
+inline constexpr size_t kPartitionIdOffset = 88;    // u16
+inline constexpr size_t kSequenceOffset = 90;       // u64
+inline constexpr size_t kVersionOffset = 98;        // u64
+inline constexpr size_t kStreamIdLenOffset = 106;   // u8
+inline constexpr size_t kEventNameLenOffset = 107;  // u8
+inline constexpr size_t kMetadataLenOffset = 108;   // u32
+inline constexpr size_t kPayloadLenOffset = 112;    // u32
+inline constexpr size_t kEventFixedSize = 116;      // body follows: stream id, name, metadata, payload
+
+// Commit record.
+inline constexpr size_t kEventCountOffset = 56;  // u32
+inline constexpr size_t kCommitSize = 60;
+
+// Smallest prefix that tells a record's length and kind.
+inline constexpr size_t kMinRecordSize = kCommitSize;
+
+struct SegmentHeader {
+  uint16_t version = kFormatVersion;
+  BucketId bucket_id = 0;
+  SegmentId segment_id = 0;
+  uint64_t created_at_ns = 0;
+};
+
+// 64 bytes: magic, version, bucket, segment, created_at, zero padding, CRC-32C of bytes [0,60).
+std::array<uint8_t, kHeaderSize> encode_header(const SegmentHeader& h);
+// CorruptHeader (magic/crc), UnsupportedVersion.
+Result<SegmentHeader> decode_header(std::span<const uint8_t> bytes);
+
+size_t encoded_event_size(const EventToWrite& e);
+// Size of a whole transaction: its events plus a commit record when there are >= 2 events.
+size_t encoded_transaction_size(std::span<const EventToWrite> events);
+
+// Checks what the encoder cannot represent before any byte is produced: event name > 255
+// bytes, stream id empty or > 64 bytes, metadata/payload > u32 max, timestamp >= 2^63,
+// empty transaction. InvalidArgument / InvalidLength / EmptyTransaction.
+Status validate_events(std::span<const EventToWrite> events);
+
+// Appends the encoded transaction to `out`. For each event, its offset relative to the start
+// of the appended bytes is pushed to `event_offsets` (if non-null). `commit_timestamp_ns` stamps
+// the commit record (multi-event only). The transaction id's single flag must match the count.
+Status encode_transaction(std::vector<uint8_t>& out, const TransactionHeader& tx,
+                          uint64_t commit_timestamp_ns, std::span<const EventToWrite> events,
+                          std::vector<uint32_t>* event_offsets);
+
+// Decodes one record from `bytes` (which must start at the record and hold it entirely;
+// `offset` is its file offset, used for errors). Verifies both checksums.
+// With header_only, `bytes` may hold only the fixed part; the body is not decoded and the
+// main CRC is not checked (only the confirmation CRC).
+Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bool header_only);
+
+// Reads the u32 length field of a record prefix (no validation).
+uint32_t peek_record_length(std::span<const uint8_t> prefix);
+
+// The 5 bytes rewritten by set_confirmations: [count][crc32c(txid ++ count) LE].
+std::array<uint8_t, 5> encode_confirmation(const Uuid& txid, uint8_t count);
+
+}  // namespace sierra::segment_format
