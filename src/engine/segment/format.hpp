@@ -2,6 +2,7 @@
 // Encoding and decoding of the file header and of records live here; I/O does not.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
