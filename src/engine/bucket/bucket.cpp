@@ -1,0 +1,525 @@
+#include "engine/bucket/bucket.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <system_error>
+
+#include "engine/segment/format.hpp"
+#include "engine/segment/paths.hpp"
+
+namespace sierra {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kStreamCacheLimit = 1'000'000;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+Bucket::Bucket(Config config) : cfg_(std::move(config)) {}
+Bucket::~Bucket() = default;
+
+void Bucket::log(LogLevel level, const std::string& msg) const {
+  if (cfg_.log) cfg_.log(level, msg);
+}
+
+Result<std::unique_ptr<Bucket>> Bucket::open(Config config) {
+  auto b = std::make_unique<Bucket>(std::move(config));
+  if (auto s = b->recover(); !s) return std::unexpected(s.error());
+  return b;
+}
+
+// Opens every segment of the bucket: closed ones through their index files (rebuilt from the
+// segment when missing or damaged), the live one through SegmentWriter::open (which truncates a
+// torn or uncommitted tail), then hydrates the live indexes and the watermarks.
+Status Bucket::recover() {
+  const fs::path& base = cfg_.base;
+  const BucketId bid = cfg_.id;
+  auto ids = list_segment_ids(base, bid);
+  if (!ids) return std::unexpected(ids.error());
+
+  std::vector<SegmentId> with_data;
+  for (SegmentId s : *ids) {
+    std::error_code ec;
+    if (fs::exists(get_path(base, bid, s, SegmentKind::Events), ec)) with_data.push_back(s);
+  }
+  // Directories above the live segment without data.evts are leftovers of a crash between
+  // mkdir and file creation (STORAGE B20): remove them so they are never mistaken for segments.
+  const SegmentId live = with_data.empty() ? 0 : with_data.back();
+  for (SegmentId s : *ids) {
+    if (s > live || (with_data.empty() && s == 0)) {
+      std::error_code ec;
+      if (!fs::exists(get_path(base, bid, s, SegmentKind::Events), ec)) {
+        fs::remove_all(segment_dir(base, bid, s), ec);
+      }
+    }
+  }
+
+  auto closed = std::make_shared<ClosedList>();
+  for (SegmentId s : with_data) {
+    if (s == live) break;
+    auto reader = SegmentReader::open(get_path(base, bid, s, SegmentKind::Events), bid, s);
+    if (!reader) return std::unexpected(reader.error());
+    auto seg = open_closed_segment_files(base, bid, *reader);
+    if (!seg) {
+      log(LogLevel::Warn, "bucket " + std::to_string(bid) + " segment " + std::to_string(s) +
+                              ": index files unusable (" + seg.error().to_string() +
+                              "); rebuilding them from the segment");
+      auto idx = build_indexes_from_segment(*reader);
+      if (!idx) return std::unexpected(idx.error());
+      if (auto w = write_index_files(base, bid, s, *idx); !w) return std::unexpected(w.error());
+      seg = open_closed_segment_files(base, bid, *reader);
+      if (!seg) return std::unexpected(seg.error());
+    }
+    closed->push_back(std::move(*seg));
+  }
+
+  // The live segment.
+  std::unique_ptr<SegmentWriter> writer;
+  RecoveryReport report;
+  if (with_data.empty()) {
+    if (auto d = ensure_segment_dir(base, bid, 0); !d) return std::unexpected(d.error());
+    auto w = SegmentWriter::create(base, bid, 0, cfg_.segment_size);
+    if (!w) return std::unexpected(w.error());
+    writer = std::move(*w);
+  } else {
+    auto w = SegmentWriter::open(base, bid, live, cfg_.segment_size, &report);
+    if (!w) return std::unexpected(w.error());
+    writer = std::move(*w);
+    if (report.bytes_dropped > 0) {
+      log(LogLevel::Warn, "bucket " + std::to_string(bid) + " segment " + std::to_string(live) +
+                              ": recovered, dropped " + std::to_string(report.bytes_dropped) +
+                              " bytes of torn or uncommitted tail (" + report.reason + ")");
+    }
+  }
+  auto reader = SegmentReader::open(get_path(base, bid, live, SegmentKind::Events), bid, live,
+                                    writer->flushed_offset_handle());
+  if (!reader) return std::unexpected(reader.error());
+  auto idx = build_indexes_from_segment(*reader);
+  if (!idx) return std::unexpected(idx.error());
+
+  // Watermarks: closed segments oldest to newest, then the live indexes.
+  std::unordered_map<PartitionId, uint64_t> wm;
+  for (const auto& seg : *closed) {
+    for (const PartitionSummary& p : seg->partition_summaries()) {
+      wm[p.partition_id] = std::max(wm[p.partition_id], p.sequence_max + 1);
+    }
+  }
+  for (const auto& [pid, e] : idx->partitions.entries()) {
+    wm[pid] = std::max(wm[pid], e.sequence_max + 1);
+  }
+
+  // Log position: continue after the last committed transaction of the bucket.
+  uint64_t last_pos = 0;
+  if (report.has_transactions) {
+    last_pos = report.last_log_position;
+  } else if (!closed->empty()) {
+    const auto& seg = closed->back();
+    uint64_t max_off = 0;
+    for (const PartitionSummary& p : seg->partition_summaries()) {
+      auto offs = seg->partition_offsets(p.partition_id);
+      if (!offs) return std::unexpected(offs.error());
+      if (!offs->empty()) max_off = std::max(max_off, offs->back().offset);
+    }
+    if (max_off != 0) {
+      auto rec = seg->reader()->read_record(max_off, true);
+      if (!rec) return std::unexpected(rec.error());
+      last_pos = std::visit([](const auto& r) { return r.tx.log_position; }, *rec);
+    }
+  }
+
+  std::unique_lock lock(mu_);
+  live_id_ = live;
+  live_reader_ = std::move(*reader);
+  live_ = std::make_shared<OpenIndexes>(std::move(*idx));
+  closed_ = std::move(closed);
+  watermarks_ = wm;
+  writer_ = std::move(writer);
+  next_seq_ = std::move(wm);
+  durable_log_position_ = last_pos;
+  next_log_position_ = last_pos + 1;
+  return {};
+}
+
+uint64_t Bucket::watermark(PartitionId pid) const {
+  std::shared_lock lock(mu_);
+  auto it = watermarks_.find(pid);
+  return it == watermarks_.end() ? 0 : it->second;
+}
+
+uint64_t Bucket::next_sequence(PartitionId pid) {
+  auto it = next_seq_.find(pid);
+  return it == next_seq_.end() ? 0 : it->second;
+}
+
+Result<std::optional<Bucket::StreamState>> Bucket::lookup_stream(PartitionId pid,
+                                                                 const std::string& sid) {
+  StreamKey key{pid, sid};
+  if (auto it = streams_.find(key); it != streams_.end()) return it->second;
+  // The writer thread is the only mutator of live_, so it may read it without the lock.
+  if (const StreamEntry* e = live_->streams.get(pid, sid)) {
+    StreamState st{e->partition_key, e->version_max};
+    streams_.emplace(std::move(key), st);
+    return st;
+  }
+  for (auto it = closed_->rbegin(); it != closed_->rend(); ++it) {
+    auto s = (*it)->stream_summary(pid, sid);
+    if (!s) return std::unexpected(s.error());
+    if (*s) {
+      StreamState st{(*s)->partition_key, (*s)->version_max};
+      streams_.emplace(std::move(key), st);
+      return st;
+    }
+  }
+  return std::optional<StreamState>{};
+}
+
+void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallback done) {
+  auto fail = [&](std::unexpected<Error> e) { done(std::move(e)); };
+  if (writer_->broken()) {
+    if (auto s = reopen_writer(); !s) return fail(std::unexpected(s.error()));
+  }
+  const auto& events = tx.events();
+  const size_t n = events.size();
+  const PartitionId key_pid = partition_id_for_key(tx.partition_key(), cfg_.partition_count);
+  if (key_pid != pid) {
+    return fail(make_error(Errc::InvalidArgument,
+                           "partition id " + std::to_string(pid) +
+                               " does not match the partition key " +
+                               tx.partition_key().to_string() + " (partition " +
+                               std::to_string(key_pid) + ")"));
+  }
+
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    // Expected partition sequence.
+    const uint64_t next = next_sequence(pid);
+    const CurrentVersion cur_seq =
+        next == 0 ? CurrentVersion::empty() : CurrentVersion::current(next - 1);
+    if (!cur_seq.satisfies(tx.expected_sequence())) {
+      return fail(make_error(Errc::WrongExpectedSequence,
+                             "current partition sequence is " + cur_seq.to_string() +
+                                 " but expected " + tx.expected_sequence().to_string() +
+                                 " for partition " + std::to_string(pid)));
+    }
+
+    // Stream versions, with the in-transaction rules of STORAGE §6.5.1 (corrected).
+    std::vector<uint64_t> versions(n);
+    std::vector<std::pair<std::string_view, uint64_t>> in_tx;  // stream -> version just given
+    for (size_t i = 0; i < n; ++i) {
+      const NewEvent& e = events[i];
+      CurrentVersion cur;
+      auto found = std::find_if(in_tx.begin(), in_tx.end(),
+                                [&](const auto& p) { return p.first == e.stream_id; });
+      if (found != in_tx.end()) {
+        cur = CurrentVersion::current(found->second);
+      } else {
+        auto st = lookup_stream(pid, e.stream_id);
+        if (!st) return fail(std::unexpected(st.error()));
+        if (*st) {
+          if ((*st)->partition_key != e.partition_key) {
+            return fail(make_error(Errc::PartitionKeyMismatch,
+                                   "partition key must be the same for all events in a stream: "
+                                   "expected " + (*st)->partition_key.to_string() + ", got " +
+                                       e.partition_key.to_string()));
+          }
+          cur = CurrentVersion::current((*st)->version);
+        }
+      }
+      if (!cur.satisfies(e.expected_version)) {
+        return fail(make_error(Errc::WrongExpectedVersion,
+                               "current stream version is " + cur.to_string() + " but expected " +
+                                   e.expected_version.to_string() + " for partition key " +
+                                   e.partition_key.to_string() + " and stream id " +
+                                   e.stream_id));
+      }
+      versions[i] = cur.next();
+      if (found != in_tx.end()) {
+        found->second = versions[i];
+      } else {
+        in_tx.emplace_back(e.stream_id, versions[i]);
+      }
+    }
+
+    to_write_.clear();
+    for (size_t i = 0; i < n; ++i) {
+      const NewEvent& e = events[i];
+      to_write_.push_back(EventToWrite{e.event_id, e.partition_key, pid, next + i, versions[i],
+                                       e.timestamp_ns, e.stream_id, e.event_name, e.metadata,
+                                       e.payload});
+    }
+    const size_t size = segment_format::encoded_transaction_size(to_write_);
+    if (size + segment_format::kHeaderSize > cfg_.segment_size) {
+      return fail(make_error(Errc::EventsExceedSegmentSize,
+                             "events exceed the size of a single segment (" +
+                                 std::to_string(size) + " bytes, segment size " +
+                                 std::to_string(cfg_.segment_size) + ")"));
+    }
+    if (!writer_->fits(size)) {
+      // A transaction never spans two segments: make what is staged durable, then roll over,
+      // then validate again (the staged work may have failed and been rolled back).
+      auto moved = commit_staged();
+      carried_changes_.insert(carried_changes_.end(), moved.begin(), moved.end());
+      if (auto s = rollover(); !s) return fail(std::unexpected(s.error()));
+      continue;
+    }
+
+    encode_buf_.clear();
+    const TransactionHeader header{next_log_position_, 0, tx.id()};
+    if (auto s = segment_format::encode_transaction(encode_buf_, header, now_ns(), to_write_,
+                                                    &rel_offsets_);
+        !s) {
+      return fail(std::unexpected(s.error()));
+    }
+    const uint64_t start = writer_->append(encode_buf_);
+
+    AppendResult result;
+    result.transaction_id = tx.id();
+    result.partition_id = pid;
+    result.segment_id = live_id_;
+    result.offsets.reserve(n);
+    for (uint32_t rel : rel_offsets_) result.offsets.push_back(start + rel);
+    result.first_partition_sequence = next;
+    result.last_partition_sequence = next + n - 1;
+    result.stream_versions = versions;
+    result.log_position = next_log_position_;
+
+    ++next_log_position_;
+    next_seq_[pid] = next + n;
+    for (size_t i = 0; i < n; ++i) {
+      const NewEvent& e = events[i];
+      streams_[StreamKey{pid, e.stream_id}] = StreamState{e.partition_key, versions[i]};
+      pending_.push_back(PendingEvent{e.event_id, pid, next + i, e.stream_id, e.partition_key,
+                                      versions[i], result.offsets[i]});
+    }
+    staged_events_ += n;
+    staged_.push_back(Staged{std::move(done), std::move(result)});
+    return;
+  }
+  fail(make_error(Errc::Io, "could not place the transaction in a new segment"));
+}
+
+std::vector<std::pair<PartitionId, uint64_t>> Bucket::commit_staged() {
+  std::vector<std::pair<PartitionId, uint64_t>> changed = std::move(carried_changes_);
+  carried_changes_.clear();
+  if (staged_.empty()) return changed;
+  if (auto s = writer_->flush(); !s) {
+    log(LogLevel::Error, "bucket " + std::to_string(cfg_.id) + ": write failed, " +
+                             std::to_string(staged_.size()) +
+                             " transactions rejected: " + s.error().to_string());
+    std::vector<Staged> failed = std::move(staged_);
+    staged_.clear();
+    pending_.clear();
+    staged_events_ = 0;
+    reset_tentative_state();
+    if (writer_->broken()) {
+      if (auto r = reopen_writer(); !r) {
+        log(LogLevel::Error, "bucket " + std::to_string(cfg_.id) +
+                                 ": reopening the segment failed: " + r.error().to_string());
+      }
+    }
+    for (Staged& st : failed) st.done(std::unexpected(s.error()));
+    return changed;
+  }
+
+  {
+    std::unique_lock lock(mu_);
+    for (const PendingEvent& p : pending_) {
+      live_->events.insert(p.event_id, p.offset);
+      live_->partitions.insert(p.pid, p.sequence, p.offset);
+      if (auto s = live_->streams.insert(p.pid, p.stream_id, p.partition_key, p.version, p.offset);
+          !s) {
+        log(LogLevel::Error, "stream index insert failed: " + s.error().to_string());
+      }
+      watermarks_[p.pid] = p.sequence + 1;
+    }
+  }
+  for (const PendingEvent& p : pending_) {
+    auto it = std::find_if(changed.begin(), changed.end(),
+                           [&](const auto& c) { return c.first == p.pid; });
+    if (it == changed.end()) {
+      changed.emplace_back(p.pid, p.sequence);
+    } else {
+      it->second = p.sequence;
+    }
+  }
+  durable_log_position_ = next_log_position_ - 1;
+  pending_.clear();
+  staged_events_ = 0;
+  std::vector<Staged> done = std::move(staged_);
+  staged_.clear();
+  if (streams_.size() > kStreamCacheLimit) streams_.clear();
+  for (Staged& st : done) st.done(std::move(st.result));
+  return changed;
+}
+
+void Bucket::reset_tentative_state() {
+  {
+    std::shared_lock lock(mu_);
+    next_seq_ = watermarks_;
+  }
+  streams_.clear();
+  next_log_position_ = durable_log_position_ + 1;
+}
+
+// After a failed fdatasync the file's contents past the last acknowledged byte are unknown:
+// cut them off and re-verify the segment by reopening it (never treat the failed sync as done).
+Status Bucket::reopen_writer() {
+  const uint64_t durable_end = writer_->flushed_offset();
+  const fs::path path = get_path(cfg_.base, cfg_.id, live_id_, SegmentKind::Events);
+  writer_.reset();
+  {
+    auto f = File::open(path, File::Mode::ReadWrite);
+    if (!f) return std::unexpected(f.error());
+    if (auto s = f->truncate(durable_end); !s) return s;
+    if (auto s = f->sync(); !s) return s;
+  }
+  RecoveryReport report;
+  auto w = SegmentWriter::open(cfg_.base, cfg_.id, live_id_, cfg_.segment_size, &report);
+  if (!w) return std::unexpected(w.error());
+  auto r = SegmentReader::open(path, cfg_.id, live_id_, (*w)->flushed_offset_handle());
+  if (!r) return std::unexpected(r.error());
+  writer_ = std::move(*w);
+  std::unique_lock lock(mu_);
+  live_reader_ = std::move(*r);
+  return {};
+}
+
+Status Bucket::rollover() {
+  const SegmentId old_id = live_id_;
+  const SegmentId new_id = old_id + 1;
+  const fs::path& base = cfg_.base;
+  {
+    // Leftover index files of an interrupted earlier attempt must not survive.
+    std::error_code ec;
+    fs::remove_all(segment_dir(base, cfg_.id, new_id), ec);
+  }
+  if (auto d = ensure_segment_dir(base, cfg_.id, new_id); !d) return std::unexpected(d.error());
+  auto w = SegmentWriter::create(base, cfg_.id, new_id, cfg_.segment_size);
+  if (!w) return std::unexpected(w.error());
+  auto r = SegmentReader::open(get_path(base, cfg_.id, new_id, SegmentKind::Events), cfg_.id,
+                               new_id, (*w)->flushed_offset_handle());
+  if (!r) return std::unexpected(r.error());
+  if (auto s = writer_->close(); !s) {
+    log(LogLevel::Warn, "closing segment failed: " + s.error().to_string());
+  }
+  writer_ = std::move(*w);
+
+  std::shared_ptr<const OpenIndexes> mem = live_;
+  std::shared_ptr<SegmentReader> old_reader = live_reader_;
+  auto closed = std::make_shared<ClosedList>(*closed_);
+  closed->push_back(std::make_shared<ClosedSegment>(old_reader, mem));
+  {
+    std::unique_lock lock(mu_);
+    live_id_ = new_id;
+    live_reader_ = std::move(*r);
+    live_ = std::make_shared<OpenIndexes>();
+    closed_ = std::move(closed);
+  }
+  streams_.clear();  // cached entries stay valid, but keep the cache small across segments
+
+  const BucketId bid = cfg_.id;
+  LogSink logger = cfg_.log;
+  cfg_.index_jobs([this, base, bid, old_id, mem, old_reader, logger]() {
+    if (auto s = write_index_files(base, bid, old_id, *mem); !s) {
+      if (logger) {
+        logger(LogLevel::Error, "writing index files of bucket " + std::to_string(bid) +
+                                    " segment " + std::to_string(old_id) +
+                                    " failed (they will be rebuilt on open): " +
+                                    s.error().to_string());
+      }
+      return;
+    }
+    auto seg = open_closed_segment_files(base, bid, old_reader);
+    if (!seg) {
+      if (logger) {
+        logger(LogLevel::Error, "reopening index files failed: " + seg.error().to_string());
+      }
+      return;
+    }
+    replace_closed(std::move(*seg));
+  });
+  return {};
+}
+
+void Bucket::replace_closed(std::shared_ptr<const ClosedSegment> seg) {
+  std::unique_lock lock(mu_);
+  auto list = std::make_shared<ClosedList>(*closed_);
+  for (auto& s : *list) {
+    if (s->id() == seg->id()) s = seg;
+  }
+  closed_ = std::move(list);
+}
+
+Status Bucket::set_confirmations(SegmentId segment, std::span<const uint64_t> offsets,
+                                 const Uuid& txid, uint8_t count) {
+  if (count > kMaxReplicationFactor) {
+    return make_error(Errc::InvalidArgument, "confirmation count above the replication maximum");
+  }
+  if (offsets.empty()) return {};
+  std::shared_ptr<SegmentReader> reader;
+  {
+    std::shared_lock lock(mu_);
+    if (segment == live_id_) {
+      reader = live_reader_;
+    } else {
+      for (const auto& s : *closed_) {
+        if (s->id() == segment) reader = s->reader();
+      }
+    }
+  }
+  if (!reader) {
+    return make_error(Errc::SegmentNotFound, "segment " + std::to_string(segment) +
+                                                 " not found in bucket " +
+                                                 std::to_string(cfg_.id));
+  }
+  // The commit record of a multi-event transaction carries a count too.
+  std::vector<uint64_t> targets(offsets.begin(), offsets.end());
+  if (!transaction_id_is_single(txid)) {
+    auto tx = reader->read_transaction(offsets.front(), true);
+    if (!tx) return std::unexpected(tx.error());
+    if (*tx && (*tx)->commit) targets.push_back((*tx)->commit->offset);
+  }
+  if (segment == live_id_) {
+    for (uint64_t off : targets) {
+      if (auto s = writer_->set_confirmations(off, txid, count); !s) return s;
+    }
+    return {};
+  }
+  auto file = File::open(get_path(cfg_.base, cfg_.id, segment, SegmentKind::Events),
+                         File::Mode::ReadWrite);
+  if (!file) return std::unexpected(file.error());
+  for (uint64_t off : targets) {
+    auto rec = reader->read_record(off, true);
+    if (!rec) return std::unexpected(rec.error());
+    const Uuid found = std::visit([](const auto& r) { return r.tx.transaction_id; }, *rec);
+    if (found != txid) {
+      return make_error(Errc::WrongTransactionId,
+                        "record belongs to transaction " + found.to_string(), off);
+    }
+    const auto bytes = segment_format::encode_confirmation(txid, count);
+    if (auto s = file->pwrite_all(bytes.data(), bytes.size(),
+                                  off + segment_format::kConfirmationOffset);
+        !s) {
+      return s;
+    }
+  }
+  return file->datasync();
+}
+
+void Bucket::close() {
+  commit_staged();
+  if (writer_) {
+    if (auto s = writer_->close(); !s) {
+      log(LogLevel::Warn, "closing segment failed: " + s.error().to_string());
+    }
+  }
+}
+
+}  // namespace sierra

@@ -1,0 +1,135 @@
+// One bucket: its live segment (writer + reader + in-memory indexes), the registry of its closed
+// segments, and the per-partition visibility watermarks.
+//
+// Threading: the "writer side" methods are called only by the bucket's writer thread. The
+// "reader side" takes a short shared lock to capture a consistent view (live indexes + closed
+// segment list) and never waits for I/O of the writer. The writer mutates shared state only in
+// publish() and rollover, under the unique lock, after the bytes are durable.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/bucket/closed_segment.hpp"
+#include "engine/database.hpp"
+#include "engine/index/open_indexes.hpp"
+#include "engine/segment/segment_reader.hpp"
+#include "engine/segment/segment_writer.hpp"
+#include "engine/transaction.hpp"
+
+namespace sierra {
+
+using ClosedList = std::vector<std::shared_ptr<const ClosedSegment>>;  // ascending segment id
+
+// Background work the bucket hands out at rollover: write the index files of a closed segment.
+using IndexJobSink = std::function<void(std::function<void()>)>;
+
+class Bucket {
+ public:
+  struct Config {
+    std::filesystem::path base;
+    BucketId id = 0;
+    uint64_t segment_size = 0;
+    uint16_t partition_count = 0;
+    LogSink log;
+    IndexJobSink index_jobs;  // runs a job on the background thread
+  };
+
+  static Result<std::unique_ptr<Bucket>> open(Config config);
+  explicit Bucket(Config config);  // use open()
+  ~Bucket();
+
+  BucketId id() const { return cfg_.id; }
+
+  // ---------------------------------------------------------------- reader side (any thread)
+  struct View {
+    SegmentId live_id = 0;
+    std::shared_ptr<SegmentReader> live_reader;
+    std::shared_ptr<const ClosedList> closed;
+  };
+  // Calls fn(view, live indexes) under the shared lock. Keep fn short (no I/O).
+  template <class Fn>
+  auto with_live(Fn&& fn) const {
+    std::shared_lock lock(mu_);
+    View v{live_id_, live_reader_, closed_};
+    return fn(v, static_cast<const OpenIndexes&>(*live_));
+  }
+  // Next sequence that will become visible in `pid` (= latest visible + 1), 0 if none.
+  uint64_t watermark(PartitionId pid) const;
+
+  // ---------------------------------------------------------------- writer side (writer thread)
+  // Validates and encodes the transaction into the live segment's buffer; `done` is called when
+  // it is durable (by commit_staged) or at once with the error if it is rejected.
+  void stage_append(PartitionId pid, Transaction tx, Database::AppendCallback done);
+  size_t staged_events() const { return staged_events_; }
+  // Writes + fdatasyncs everything staged, publishes it to readers, completes the callbacks.
+  // Returns the (partition, latest sequence) pairs that moved.
+  std::vector<std::pair<PartitionId, uint64_t>> commit_staged();
+  Status set_confirmations(SegmentId segment, std::span<const uint64_t> offsets, const Uuid& txid,
+                           uint8_t count);
+  // Flushes staged work and closes the live writer (shutdown).
+  void close();
+
+  // Called by the index job when a closed segment's files are ready.
+  void replace_closed(std::shared_ptr<const ClosedSegment> seg);
+
+ private:
+  struct StreamState {
+    Uuid partition_key;
+    uint64_t version = 0;  // latest version (tentative: includes staged)
+  };
+  struct PendingEvent {
+    Uuid event_id;
+    PartitionId pid;
+    uint64_t sequence;
+    std::string stream_id;
+    Uuid partition_key;
+    uint64_t version;
+    uint64_t offset;
+  };
+  struct Staged {
+    Database::AppendCallback done;
+    AppendResult result;
+  };
+
+  Status recover();
+  Status rollover();
+  Result<std::optional<StreamState>> lookup_stream(PartitionId pid, const std::string& sid);
+  uint64_t next_sequence(PartitionId pid);
+  void reset_tentative_state();
+  Status reopen_writer();
+  void log(LogLevel level, const std::string& msg) const;
+
+  Config cfg_;
+
+  // Shared state (guarded by mu_).
+  mutable std::shared_mutex mu_;
+  SegmentId live_id_ = 0;
+  std::shared_ptr<SegmentReader> live_reader_;
+  std::shared_ptr<OpenIndexes> live_;
+  std::shared_ptr<const ClosedList> closed_;
+  std::unordered_map<PartitionId, uint64_t> watermarks_;
+
+  // Writer-thread state.
+  std::unique_ptr<SegmentWriter> writer_;
+  uint64_t next_log_position_ = 1;
+  uint64_t durable_log_position_ = 0;
+  std::unordered_map<PartitionId, uint64_t> next_seq_;  // tentative
+  std::unordered_map<StreamKey, StreamState, StreamKeyHash> streams_;  // tentative cache
+  std::vector<PendingEvent> pending_;
+  std::vector<Staged> staged_;
+  size_t staged_events_ = 0;
+  std::vector<std::pair<PartitionId, uint64_t>> carried_changes_;  // from mid-batch commits
+  std::vector<uint8_t> encode_buf_;
+  std::vector<EventToWrite> to_write_;
+  std::vector<uint32_t> rel_offsets_;
+};
+
+}  // namespace sierra

@@ -1,0 +1,596 @@
+#include "engine/database.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <set>
+#include <sstream>
+#include <sys/resource.h>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/background_worker.hpp"
+#include "engine/bucket/bucket.hpp"
+#include "engine/file.hpp"
+#include "engine/writer_pool.hpp"
+
+namespace sierra {
+
+namespace fs = std::filesystem;
+
+// ------------------------------------------------------------------------------------ builder
+
+DatabaseBuilder& DatabaseBuilder::segment_size(uint64_t bytes) {
+  options_.segment_size = bytes;
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::partition_count(uint16_t n) {
+  options_.partition_count = n;
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::total_buckets(uint16_t n) {
+  options_.total_buckets = n;
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::bucket_ids(std::vector<BucketId> ids) {
+  options_.bucket_ids = std::move(ids);
+  range_error_ = false;
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::bucket_ids_from_range(BucketId first, BucketId last) {
+  options_.bucket_ids.clear();
+  range_error_ = first >= last;
+  for (uint32_t b = first; b < last; ++b) options_.bucket_ids.push_back(static_cast<BucketId>(b));
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::reader_threads(uint16_t n) {
+  options_.reader_threads = n;
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::writer_threads(uint16_t n) {
+  options_.writer_threads = n;
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::flush_interval_duration(std::chrono::microseconds d) {
+  options_.flush_interval_duration = d;
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::flush_interval_events(uint32_t n) {
+  options_.flush_interval_events = n;
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::log_sink(LogSink sink) {
+  options_.log = std::move(sink);
+  return *this;
+}
+DatabaseBuilder& DatabaseBuilder::on_commit(CommitListener listener) {
+  options_.on_commit = std::move(listener);
+  return *this;
+}
+
+namespace {
+
+constexpr uint64_t kMinSegmentSize = 4096;
+constexpr int kMetaVersion = 1;
+
+std::unexpected<Error> config_error(std::string msg) {
+  return make_error(Errc::InvalidConfig, std::move(msg));
+}
+
+Status validate(DatabaseOptions& o, bool range_error) {
+  if (range_error) return config_error("bucket_ids_from_range: empty range");
+  if (o.segment_size < kMinSegmentSize) {
+    return config_error("segment_size must be at least " + std::to_string(kMinSegmentSize) +
+                        " bytes");
+  }
+  if (o.segment_size > (uint64_t{1} << 40)) return config_error("segment_size is above 1 TiB");
+  if (o.partition_count == 0) return config_error("partition_count must be at least 1");
+  if (o.total_buckets == 0) return config_error("total_buckets must be at least 1");
+  if (o.total_buckets > o.partition_count) {
+    return config_error("total_buckets (" + std::to_string(o.total_buckets) +
+                        ") must not exceed partition_count (" +
+                        std::to_string(o.partition_count) + ")");
+  }
+  if (o.bucket_ids.empty()) {
+    for (uint32_t b = 0; b < o.total_buckets; ++b) o.bucket_ids.push_back(static_cast<BucketId>(b));
+  }
+  std::set<BucketId> seen;
+  for (BucketId b : o.bucket_ids) {
+    if (b >= o.total_buckets) {
+      return config_error("bucket id " + std::to_string(b) + " is not below total_buckets (" +
+                          std::to_string(o.total_buckets) + ")");
+    }
+    if (!seen.insert(b).second) return config_error("bucket id " + std::to_string(b) + " repeated");
+  }
+  if (o.writer_threads == 0) {
+    o.writer_threads = static_cast<uint16_t>(std::min<size_t>(o.bucket_ids.size(), 2));
+  }
+  if (o.writer_threads > o.bucket_ids.size()) {
+    return config_error("writer_threads (" + std::to_string(o.writer_threads) +
+                        ") exceeds the number of owned buckets (" +
+                        std::to_string(o.bucket_ids.size()) + ")");
+  }
+  if (o.reader_threads == 0) return config_error("reader_threads must be at least 1");
+  if (o.flush_interval_events == 0) return config_error("flush_interval_events must be at least 1");
+  if (o.flush_interval_duration.count() < 0) {
+    return config_error("flush_interval_duration must not be negative");
+  }
+  return {};
+}
+
+// meta.json records what cannot change for the life of a data directory.
+Status check_meta(const fs::path& dir, const DatabaseOptions& o) {
+  const fs::path path = dir / "meta.json";
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return make_error(Errc::CorruptHeader, "meta.json is not valid JSON: " + path.string());
+    }
+    auto get = [&](const char* k) -> int64_t {
+      auto it = j.find(k);
+      return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : -1;
+    };
+    if (get("version") != kMetaVersion) {
+      return make_error(Errc::UnsupportedVersion, "meta.json: unsupported version");
+    }
+    auto mismatch = [&](const char* key, int64_t have, uint64_t want) -> Status {
+      if (have != static_cast<int64_t>(want)) {
+        return make_error(Errc::ConfigMismatch,
+                          std::string("data directory was created with ") + key + " = " +
+                              std::to_string(have) + ", but " + std::to_string(want) +
+                              " was requested (it cannot change for the life of the directory)");
+      }
+      return {};
+    };
+    if (auto s = mismatch("partition_count", get("partition_count"), o.partition_count); !s) return s;
+    if (auto s = mismatch("total_buckets", get("total_buckets"), o.total_buckets); !s) return s;
+    return mismatch("segment_size", get("segment_size"), o.segment_size);
+  }
+  nlohmann::json j = {{"version", kMetaVersion},
+                      {"partition_count", o.partition_count},
+                      {"total_buckets", o.total_buckets},
+                      {"segment_size", o.segment_size}};
+  const std::string text = j.dump(2) + "\n";
+  return write_file_atomically(path, std::span(reinterpret_cast<const uint8_t*>(text.data()),
+                                               text.size()));
+}
+
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+void default_log(LogLevel level, std::string_view msg) {
+  if (level == LogLevel::Debug || level == LogLevel::Info) return;
+  std::fprintf(stderr, "sierradb engine %s: %.*s\n", level == LogLevel::Warn ? "warn" : "error",
+               static_cast<int>(msg.size()), msg.data());
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------ impl
+
+class DatabaseImpl {
+ public:
+  fs::path dir;
+  DatabaseOptions opts;
+  std::vector<std::unique_ptr<Bucket>> buckets;  // owned, in bucket id order
+  std::vector<Bucket*> by_id;                    // indexed by bucket id; null if not owned
+  std::unique_ptr<BackgroundWorker> background;
+  std::unique_ptr<WriterPool> writers;
+  std::mutex close_mu;
+  bool closed = false;
+
+  Bucket* bucket_for(PartitionId pid) const {
+    const BucketId b = bucket_for_partition(pid, opts.total_buckets);
+    return b < by_id.size() ? by_id[b] : nullptr;
+  }
+
+  Result<PartitionIterator> read_partition(PartitionId pid, uint64_t from) const;
+  Result<StreamIterator> read_stream(PartitionId pid, std::string_view sid, uint64_t from,
+                                     bool reverse) const;
+  Result<std::optional<std::pair<std::shared_ptr<SegmentReader>, uint64_t>>> locate_event(
+      PartitionId pid, const Uuid& id) const;
+};
+
+// Iterates a list of "sources" (segments) each with a list of offsets, reading one event record
+// per offset and checking it is the expected one.
+struct SourceList {
+  struct Source {
+    std::shared_ptr<SegmentReader> reader;
+    std::shared_ptr<const ClosedSegment> closed;  // null for the live segment
+    std::vector<SeqOffset> offsets;               // loaded lazily for closed segments
+    bool loaded = false;
+  };
+  std::vector<Source> sources;
+  size_t src = 0;
+  size_t pos = 0;
+};
+
+class PartitionIteratorImpl {
+ public:
+  PartitionId pid;
+  uint64_t from;
+  uint64_t end;  // watermark at creation (exclusive)
+  SourceList list;
+  bool failed = false;
+
+  Result<std::optional<EventRecord>> next(bool header_only) {
+    if (failed) return std::optional<EventRecord>{};
+    while (list.src < list.sources.size()) {
+      auto& s = list.sources[list.src];
+      if (!s.loaded) {
+        auto offs = s.closed->partition_offsets(pid);
+        if (!offs) return fail(offs.error());
+        s.offsets = std::move(*offs);
+        auto it = std::lower_bound(s.offsets.begin(), s.offsets.end(), from,
+                                   [](const SeqOffset& a, uint64_t v) { return a.sequence < v; });
+        list.pos = static_cast<size_t>(it - s.offsets.begin());
+        s.loaded = true;
+      }
+      if (list.pos < s.offsets.size() && s.offsets[list.pos].sequence < end) {
+        const SeqOffset so = s.offsets[list.pos++];
+        auto rec = s.reader->read_record(so.offset, header_only);
+        if (!rec) return fail(rec.error());
+        auto* ev = std::get_if<EventRecord>(&*rec);
+        if (!ev || ev->partition_id != pid || ev->partition_sequence != so.sequence) {
+          return fail(Error{Errc::CorruptIndex,
+                            "partition index points at a record that is not sequence " +
+                                std::to_string(so.sequence) + " of partition " +
+                                std::to_string(pid),
+                            so.offset, 0});
+        }
+        return std::optional<EventRecord>(std::move(*ev));
+      }
+      ++list.src;
+      list.pos = 0;
+    }
+    return std::optional<EventRecord>{};
+  }
+
+  Result<std::optional<EventRecord>> fail(Error e) {
+    failed = true;
+    return std::unexpected(std::move(e));
+  }
+};
+
+class StreamIteratorImpl {
+ public:
+  PartitionId pid;
+  std::string sid;
+  uint64_t from;
+  bool reverse;
+  SourceList list;  // in iteration order (reversed for reverse iteration)
+  bool failed = false;
+  bool have_last = false;
+  uint64_t last_version = 0;
+
+  Result<std::optional<EventRecord>> next(bool header_only) {
+    if (failed) return std::optional<EventRecord>{};
+    while (list.src < list.sources.size()) {
+      auto& s = list.sources[list.src];
+      if (!s.loaded) {
+        auto offs = s.closed->stream_offsets(pid, sid);
+        if (!offs) return fail(offs.error());
+        if (*offs) s.offsets = std::move(**offs);
+        prepare(s);
+        s.loaded = true;
+      }
+      if (list.pos < s.offsets.size()) {
+        const SeqOffset so = s.offsets[list.pos++];
+        auto rec = s.reader->read_record(so.offset, header_only);
+        if (!rec) return fail(rec.error());
+        auto* ev = std::get_if<EventRecord>(&*rec);
+        if (!ev || ev->partition_id != pid || ev->stream_version != so.sequence ||
+            (!header_only && ev->stream_id != sid)) {
+          return fail(Error{Errc::CorruptIndex,
+                            "stream index points at a record that is not version " +
+                                std::to_string(so.sequence) + " of stream " + sid,
+                            so.offset, 0});
+        }
+        return std::optional<EventRecord>(std::move(*ev));
+      }
+      ++list.src;
+      list.pos = 0;
+    }
+    return std::optional<EventRecord>{};
+  }
+
+  // Filters a segment's (version, offset) list to the requested range and direction.
+  void prepare(SourceList::Source& s) {
+    auto& v = s.offsets;
+    if (!reverse) {
+      v.erase(v.begin(), std::lower_bound(v.begin(), v.end(), from, [](const SeqOffset& a,
+                                                                        uint64_t x) {
+                return a.sequence < x;
+              }));
+    } else {
+      v.erase(std::upper_bound(v.begin(), v.end(), from,
+                               [](uint64_t x, const SeqOffset& a) { return x < a.sequence; }),
+              v.end());
+      std::reverse(v.begin(), v.end());
+    }
+    list.pos = 0;
+  }
+
+  Result<std::optional<EventRecord>> fail(Error e) {
+    failed = true;
+    return std::unexpected(std::move(e));
+  }
+};
+
+PartitionIterator::PartitionIterator(std::unique_ptr<PartitionIteratorImpl> impl)
+    : impl_(std::move(impl)) {}
+PartitionIterator::PartitionIterator(PartitionIterator&&) noexcept = default;
+PartitionIterator& PartitionIterator::operator=(PartitionIterator&&) noexcept = default;
+PartitionIterator::~PartitionIterator() = default;
+Result<std::optional<EventRecord>> PartitionIterator::next(bool header_only) {
+  return impl_->next(header_only);
+}
+
+StreamIterator::StreamIterator(std::unique_ptr<StreamIteratorImpl> impl)
+    : impl_(std::move(impl)) {}
+StreamIterator::StreamIterator(StreamIterator&&) noexcept = default;
+StreamIterator& StreamIterator::operator=(StreamIterator&&) noexcept = default;
+StreamIterator::~StreamIterator() = default;
+Result<std::optional<EventRecord>> StreamIterator::next(bool header_only) {
+  return impl_->next(header_only);
+}
+
+Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t from) const {
+  auto impl = std::make_unique<PartitionIteratorImpl>();
+  impl->pid = pid;
+  impl->from = from;
+  impl->end = 0;
+  Bucket* b = bucket_for(pid);
+  if (b) {
+    b->with_live([&](const Bucket::View& v, const OpenIndexes& live) {
+      const PartitionEntry* e = live.partitions.get(pid);
+      // Closed segments that may hold sequences >= from (oldest first).
+      if (!e || e->sequence_min > from) {
+        for (const auto& seg : *v.closed) {
+          auto sum = seg->partition_summary(pid);
+          if (!sum || sum->sequence_max < from) continue;
+          impl->list.sources.push_back({seg->reader(), seg, {}, false});
+        }
+      }
+      SourceList::Source live_src{v.live_reader, nullptr, {}, true};
+      if (e) {
+        auto it = std::lower_bound(e->offsets.begin(), e->offsets.end(), from,
+                                   [](const SeqOffset& a, uint64_t x) { return a.sequence < x; });
+        live_src.offsets.assign(it, e->offsets.end());
+        impl->end = e->sequence_max + 1;
+      }
+      impl->list.sources.push_back(std::move(live_src));
+      if (!e) {
+        for (const auto& seg : *v.closed) {
+          if (auto sum = seg->partition_summary(pid)) impl->end = sum->sequence_max + 1;
+        }
+      }
+    });
+  }
+  return PartitionIterator(std::move(impl));
+}
+
+Result<StreamIterator> DatabaseImpl::read_stream(PartitionId pid, std::string_view sid,
+                                                 uint64_t from, bool reverse) const {
+  auto impl = std::make_unique<StreamIteratorImpl>();
+  impl->pid = pid;
+  impl->sid = std::string(sid);
+  impl->from = from;
+  impl->reverse = reverse;
+  Bucket* b = bucket_for(pid);
+  if (b) {
+    std::vector<SourceList::Source> sources;
+    b->with_live([&](const Bucket::View& v, const OpenIndexes& live) {
+      const StreamEntry* e = live.streams.get(pid, sid);
+      const bool live_only = e && !reverse && e->version_min <= from;
+      if (!live_only) {
+        for (const auto& seg : *v.closed) sources.push_back({seg->reader(), seg, {}, false});
+      }
+      SourceList::Source live_src{v.live_reader, nullptr, {}, true};
+      if (e) live_src.offsets = e->offsets;
+      sources.push_back(std::move(live_src));
+    });
+    if (reverse) std::reverse(sources.begin(), sources.end());
+    impl->list.sources = std::move(sources);
+    // The live source is already loaded; filter it now (closed ones are filtered when reached).
+    for (auto& s : impl->list.sources) {
+      if (s.loaded) impl->prepare(s);
+    }
+    impl->list.pos = 0;
+  }
+  return StreamIterator(std::move(impl));
+}
+
+Result<std::optional<std::pair<std::shared_ptr<SegmentReader>, uint64_t>>>
+DatabaseImpl::locate_event(PartitionId pid, const Uuid& id) const {
+  using Found = std::optional<std::pair<std::shared_ptr<SegmentReader>, uint64_t>>;
+  Bucket* b = bucket_for(pid);
+  if (!b) return Found{};
+  std::shared_ptr<const ClosedList> closed;
+  Found live_hit = b->with_live([&](const Bucket::View& v, const OpenIndexes& live) -> Found {
+    closed = v.closed;
+    if (auto off = live.events.get(id)) return std::make_pair(v.live_reader, *off);
+    return std::nullopt;
+  });
+  if (live_hit) return live_hit;
+  for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
+    auto off = (*it)->find_event(id);
+    if (!off) return std::unexpected(off.error());
+    if (*off) return Found(std::make_pair((*it)->reader(), **off));
+  }
+  return Found{};
+}
+
+// ------------------------------------------------------------------------------------ open
+
+Result<std::shared_ptr<Database>> DatabaseBuilder::open(const fs::path& dir) const {
+  DatabaseOptions o = options_;
+  if (auto s = validate(o, range_error_); !s) return std::unexpected(s.error());
+  if (!o.log) o.log = default_log;
+  std::error_code ec;
+  fs::create_directories(dir / "buckets", ec);
+  if (ec) return errno_error(ec.value(), "creating " + (dir / "buckets").string());
+  if (auto s = check_meta(dir, o); !s) return std::unexpected(s.error());
+  raise_fd_limit();
+
+  auto impl = std::make_unique<DatabaseImpl>();
+  impl->dir = dir;
+  impl->background = std::make_unique<BackgroundWorker>();
+  BackgroundWorker* bg = impl->background.get();
+  std::vector<BucketId> owned = o.bucket_ids;
+  std::sort(owned.begin(), owned.end());
+  impl->by_id.assign(o.total_buckets, nullptr);
+  for (BucketId id : owned) {
+    Bucket::Config cfg{dir, id, o.segment_size, o.partition_count, o.log,
+                       [bg](std::function<void()> job) { bg->post(std::move(job)); }};
+    auto b = Bucket::open(std::move(cfg));
+    if (!b) return std::unexpected(b.error());
+    impl->by_id[id] = b->get();
+    impl->buckets.push_back(std::move(*b));
+  }
+  // Contiguous, as even as possible groups of buckets per writer thread.
+  std::vector<std::vector<Bucket*>> groups(o.writer_threads);
+  for (size_t i = 0; i < impl->buckets.size(); ++i) {
+    groups[i * o.writer_threads / impl->buckets.size()].push_back(impl->buckets[i].get());
+  }
+  impl->writers = std::make_unique<WriterPool>(std::move(groups), o.flush_interval_events,
+                                               o.flush_interval_duration, o.on_commit);
+  impl->opts = std::move(o);
+  return std::make_shared<Database>(std::move(impl));
+}
+
+// ------------------------------------------------------------------------------------ Database
+
+Database::Database(std::unique_ptr<DatabaseImpl> impl) : impl_(std::move(impl)) {}
+Database::~Database() { close(); }
+
+const fs::path& Database::dir() const { return impl_->dir; }
+const DatabaseOptions& Database::options() const { return impl_->opts; }
+uint16_t Database::partition_count() const { return impl_->opts.partition_count; }
+uint16_t Database::total_buckets() const { return impl_->opts.total_buckets; }
+bool Database::owns_partition(PartitionId pid) const { return impl_->bucket_for(pid) != nullptr; }
+
+void Database::close() {
+  std::lock_guard lock(impl_->close_mu);
+  if (impl_->closed) return;
+  impl_->closed = true;
+  impl_->writers->stop();
+  impl_->background->stop();
+}
+
+void Database::append_events_async(PartitionId pid, Transaction tx, AppendCallback done) {
+  Bucket* b = impl_->bucket_for(pid);
+  if (!b) {
+    done(make_error(Errc::BucketNotOwned, "partition " + std::to_string(pid) +
+                                              " belongs to a bucket this database does not own"));
+    return;
+  }
+  impl_->writers->submit(WriterPool::AppendRequest{b, pid, std::move(tx), std::move(done)});
+}
+
+Result<AppendResult> Database::append_events(PartitionId pid, Transaction tx) {
+  std::promise<Result<AppendResult>> promise;
+  auto future = promise.get_future();
+  append_events_async(pid, std::move(tx),
+                      [&promise](Result<AppendResult> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+Status Database::set_confirmations(PartitionId pid, SegmentId segment,
+                                   std::span<const uint64_t> offsets, const Uuid& txid,
+                                   uint8_t count) {
+  Bucket* b = impl_->bucket_for(pid);
+  if (!b) return make_error(Errc::BucketNotOwned, "partition not owned");
+  std::promise<Status> promise;
+  auto future = promise.get_future();
+  std::vector<uint64_t> offs(offsets.begin(), offsets.end());
+  impl_->writers->submit(WriterPool::TaskRequest{b, [&, b, offs = std::move(offs)] {
+    promise.set_value(b->set_confirmations(segment, offs, txid, count));
+  }});
+  return future.get();
+}
+
+Result<std::optional<EventRecord>> Database::read_event(PartitionId pid, const Uuid& id,
+                                                        bool header_only) const {
+  auto loc = impl_->locate_event(pid, id);
+  if (!loc) return std::unexpected(loc.error());
+  if (!*loc) return std::optional<EventRecord>{};
+  auto rec = (*loc)->first->read_record((*loc)->second, header_only);
+  if (!rec) return std::unexpected(rec.error());
+  auto* ev = std::get_if<EventRecord>(&*rec);
+  if (!ev || ev->event_id != id) {
+    return make_error(Errc::CorruptIndex, "event index points at another record",
+                      (*loc)->second);
+  }
+  if (ev->partition_id != pid) return std::optional<EventRecord>{};
+  return std::optional<EventRecord>(std::move(*ev));
+}
+
+Result<std::optional<CommittedTransaction>> Database::read_transaction(PartitionId pid,
+                                                                       const Uuid& id,
+                                                                       bool header_only) const {
+  auto loc = impl_->locate_event(pid, id);
+  if (!loc) return std::unexpected(loc.error());
+  if (!*loc) return std::optional<CommittedTransaction>{};
+  auto tx = (*loc)->first->read_transaction((*loc)->second, header_only);
+  if (!tx) return std::unexpected(tx.error());
+  if (*tx && ((*tx)->events.empty() || (*tx)->events.front().event_id != id)) {
+    return make_error(Errc::CorruptIndex, "event index points at another record",
+                      (*loc)->second);
+  }
+  if (*tx && (*tx)->events.front().partition_id != pid) {
+    return std::optional<CommittedTransaction>{};
+  }
+  return tx;
+}
+
+Result<PartitionIterator> Database::read_partition(PartitionId pid, uint64_t from) const {
+  return impl_->read_partition(pid, from);
+}
+
+Result<std::optional<uint64_t>> Database::get_partition_sequence(PartitionId pid) const {
+  Bucket* b = impl_->bucket_for(pid);
+  if (!b) return std::optional<uint64_t>{};
+  const uint64_t wm = b->watermark(pid);
+  if (wm == 0) return std::optional<uint64_t>{};
+  return std::optional<uint64_t>(wm - 1);
+}
+
+Result<StreamIterator> Database::read_stream(PartitionId pid, std::string_view sid,
+                                             uint64_t from, bool reverse) const {
+  return impl_->read_stream(pid, sid, from, reverse);
+}
+
+Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionId pid,
+                                                                      std::string_view sid) const {
+  using Out = std::optional<StreamVersionInfo>;
+  Bucket* b = impl_->bucket_for(pid);
+  if (!b) return Out{};
+  std::shared_ptr<const ClosedList> closed;
+  Out live_hit = b->with_live([&](const Bucket::View& v, const OpenIndexes& live) -> Out {
+    closed = v.closed;
+    if (const StreamEntry* e = live.streams.get(pid, sid)) {
+      return StreamVersionInfo{e->partition_key, e->version_max};
+    }
+    return std::nullopt;
+  });
+  if (live_hit) return live_hit;
+  for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
+    auto s = (*it)->stream_summary(pid, sid);
+    if (!s) return std::unexpected(s.error());
+    if (*s) return Out(StreamVersionInfo{(*s)->partition_key, (*s)->version_max});
+  }
+  return Out{};
+}
+
+}  // namespace sierra
