@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
