@@ -17,8 +17,12 @@ namespace sierra::segtest {
 // A fresh directory under the temp dir, removed with its contents on destruction.
 class TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sierra-seg-XXXXXX").string();
+  // `in_memory`: under /dev/shm when it exists (fsync-heavy loops), else the temp dir.
+  explicit TempDir(bool in_memory = false) {
+    std::filesystem::path root = std::filesystem::temp_directory_path();
+    std::error_code ec;
+    if (in_memory && std::filesystem::is_directory("/dev/shm", ec)) root = "/dev/shm";
+    std::string tmpl = (root / "sierra-seg-XXXXXX").string();
     char* p = ::mkdtemp(tmpl.data());
     if (p == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = p;

@@ -1,0 +1,307 @@
+// The live segment writer: buffered appends, write + fdatasync + publish, recovery on open.
+#include "engine/segment/segment_writer.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstring>
+
+#include "engine/segment/paths.hpp"
+#include "engine/segment/segment_reader.hpp"
+
+namespace sierra {
+
+namespace sf = segment_format;
+
+namespace {
+
+// A buffer grown beyond this by one big transaction is released after it is flushed.
+constexpr size_t kMaxKeptBuffer = 16 * 1024 * 1024;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Result of scanning committed transactions from the header up to some end.
+struct ScanResult {
+  uint64_t valid_end = sf::kHeaderSize;  // end of the last committed transaction accepted
+  uint64_t transactions = 0;
+  uint64_t last_log_position = 0;
+  bool has_transactions = false;
+  std::string stop_reason;  // empty when the scan reached `end` cleanly
+  Errc stop_code = Errc::CorruptRecord;
+  uint64_t stop_offset = 0;
+};
+
+// Scans records from the first one, grouping them into transactions. Stops at the first torn,
+// invalid or out-of-place record, or at a multi-event run left without its commit.
+// `keep(log_position)` decides whether a committed transaction is accepted; the scan stops at
+// the first one it rejects (used by truncate_after).
+template <class Keep>
+Result<ScanResult> scan_transactions(const std::shared_ptr<SegmentReader>& reader,
+                                     uint64_t segment_size, Keep keep) {
+  ScanResult r;
+  auto it = reader->iter(sf::kHeaderSize);
+  size_t pending = 0;
+  TransactionHeader pending_tx;
+  auto stop = [&](std::string reason, Errc code, uint64_t at) {
+    r.stop_reason = std::move(reason);
+    r.stop_code = code;
+    r.stop_offset = at;
+    return r;
+  };
+  for (;;) {
+    const uint64_t at = it.position();
+    auto rec = it.next_record(/*header_only=*/false);
+    if (!rec) {
+      const Error& e = rec.error();
+      if (e.code == Errc::Io || e.code == Errc::NoSpace) return std::unexpected(e);
+      std::string why = e.code == Errc::Crc32cMismatch               ? "crc mismatch"
+                        : e.code == Errc::ConfirmationCrc32cMismatch ? "confirmation crc mismatch"
+                        : e.message.find("past visible end") != std::string::npos
+                            ? "torn record"
+                            : "corrupt record: " + e.message;
+      return stop(std::move(why), e.code, at);
+    }
+    if (!*rec) {
+      if (pending != 0) return stop("uncommitted transaction", Errc::CorruptRecord, at);
+      return r;
+    }
+    const Record& record = **rec;
+    if (record_end(record) > segment_size) {
+      return stop("record beyond segment size", Errc::CorruptRecord, at);
+    }
+    if (const auto* e = std::get_if<EventRecord>(&record)) {
+      if (transaction_id_is_single(e->tx.transaction_id)) {
+        if (pending != 0) return stop("uncommitted transaction", Errc::CorruptRecord, at);
+        if (!keep(e->tx.log_position)) return stop("after log position", Errc::CorruptRecord, at);
+        r.valid_end = e->end_offset();
+        r.transactions++;
+        r.last_log_position = e->tx.log_position;
+        r.has_transactions = true;
+        continue;
+      }
+      if (pending == 0) {
+        pending_tx = e->tx;
+      } else if (e->tx.transaction_id != pending_tx.transaction_id ||
+                 e->tx.log_position != pending_tx.log_position || e->tx.term != pending_tx.term) {
+        return stop("uncommitted transaction", Errc::CorruptRecord, at);
+      }
+      pending++;
+      continue;
+    }
+    const auto& c = std::get<CommitRecord>(record);
+    if (pending == 0) return stop("orphan commit record", Errc::CorruptRecord, at);
+    if (c.tx.transaction_id != pending_tx.transaction_id ||
+        c.tx.log_position != pending_tx.log_position || c.tx.term != pending_tx.term) {
+      return stop("uncommitted transaction", Errc::CorruptRecord, at);
+    }
+    if (c.event_count != pending)
+      return stop("commit event count mismatch", Errc::CorruptRecord, at);
+    if (!keep(c.tx.log_position)) return stop("after log position", Errc::CorruptRecord, at);
+    pending = 0;
+    r.valid_end = c.end_offset();
+    r.transactions++;
+    r.last_log_position = c.tx.log_position;
+    r.has_transactions = true;
+  }
+}
+
+}  // namespace
+
+SegmentWriter::SegmentWriter(File file, BucketId bucket, SegmentId segment, uint64_t segment_size,
+                             uint64_t flushed)
+    : file_(std::move(file)),
+      bucket_(bucket),
+      segment_(segment),
+      segment_size_(segment_size),
+      flushed_(flushed),
+      published_(std::make_shared<std::atomic<uint64_t>>(flushed)) {}
+
+Result<std::unique_ptr<SegmentWriter>> SegmentWriter::create(const std::filesystem::path& base,
+                                                             BucketId bucket, SegmentId segment,
+                                                             uint64_t segment_size) {
+  if (segment_size <= sf::kHeaderSize + sf::kMinRecordSize) {
+    return make_error(Errc::InvalidArgument,
+                      "segment size " + std::to_string(segment_size) + " too small");
+  }
+  auto dir = ensure_segment_dir(base, bucket, segment);
+  if (!dir) return std::unexpected(std::move(dir.error()));
+  const auto path = get_path(base, bucket, segment, SegmentKind::Events);
+  auto file = File::open(path, File::Mode::CreateNew);
+  if (!file) return std::unexpected(std::move(file.error()));
+  sf::SegmentHeader h;
+  h.bucket_id = bucket;
+  h.segment_id = segment;
+  h.created_at_ns = now_ns();
+  const auto header = sf::encode_header(h);
+  if (auto st = file->pwrite_all(header.data(), header.size(), 0); !st) {
+    return std::unexpected(std::move(st.error()));
+  }
+  if (auto st = file->datasync(); !st) return std::unexpected(std::move(st.error()));
+  // The file's directory entry, and the segment directory's entry in its parent.
+  if (auto st = sync_directory(*dir); !st) return std::unexpected(std::move(st.error()));
+  if (auto st = sync_directory(dir->parent_path()); !st) {
+    return std::unexpected(std::move(st.error()));
+  }
+  return std::unique_ptr<SegmentWriter>(
+      new SegmentWriter(std::move(*file), bucket, segment, segment_size, sf::kHeaderSize));
+}
+
+Result<std::unique_ptr<SegmentWriter>> SegmentWriter::open(const std::filesystem::path& base,
+                                                           BucketId bucket, SegmentId segment,
+                                                           uint64_t segment_size,
+                                                           RecoveryReport* report) {
+  if (segment_size <= sf::kHeaderSize + sf::kMinRecordSize) {
+    return make_error(Errc::InvalidArgument,
+                      "segment size " + std::to_string(segment_size) + " too small");
+  }
+  const auto path = get_path(base, bucket, segment, SegmentKind::Events);
+  auto file = File::open(path, File::Mode::ReadWrite);
+  if (!file) return std::unexpected(std::move(file.error()));
+  auto size = file->size();
+  if (!size) return std::unexpected(std::move(size.error()));
+  // Validates the header (CorruptHeader / UnsupportedVersion / BucketMismatch); the visible
+  // end is the whole file.
+  auto reader = SegmentReader::open(path, bucket, segment);
+  if (!reader) return std::unexpected(std::move(reader.error()));
+  auto scan = scan_transactions(*reader, segment_size, [](uint64_t) { return true; });
+  if (!scan) return std::unexpected(std::move(scan.error()));
+  reader->reset();
+
+  const uint64_t valid_end = scan->valid_end;
+  if (valid_end < *size) {
+    if (auto st = file->truncate(valid_end); !st) return std::unexpected(std::move(st.error()));
+    if (auto st = file->datasync(); !st) return std::unexpected(std::move(st.error()));
+  }
+  if (report) {
+    report->valid_end = valid_end;
+    report->file_size_before = *size;
+    report->bytes_dropped = *size - valid_end;
+    report->transactions = scan->transactions;
+    report->last_log_position = scan->last_log_position;
+    report->has_transactions = scan->has_transactions;
+    report->reason = valid_end < *size ? scan->stop_reason : std::string();
+  }
+  return std::unique_ptr<SegmentWriter>(
+      new SegmentWriter(std::move(*file), bucket, segment, segment_size, valid_end));
+}
+
+uint64_t SegmentWriter::append(std::span<const uint8_t> encoded) {
+  const uint64_t at = end_offset();
+  buffer_.insert(buffer_.end(), encoded.begin(), encoded.end());
+  return at;
+}
+
+void SegmentWriter::discard_unflushed() {
+  buffer_.clear();
+}
+
+Status SegmentWriter::flush() {
+  if (broken_) {
+    buffer_.clear();
+    return make_error(Errc::Io, "segment writer for " + path().string() +
+                                    " is broken after a failed sync; reopen it");
+  }
+  if (buffer_.empty()) return {};
+  if (auto st = file_.pwrite_all(buffer_.data(), buffer_.size(), flushed_); !st) {
+    (void)file_.truncate(flushed_);  // best effort: the next write overwrites anyway
+    discard_unflushed();
+    return st;
+  }
+  if (auto st = file_.datasync(); !st) {
+    // Whether the bytes reached the disk is unknown: never publish them, try to remove them,
+    // and require a reopen (which re-verifies the file).
+    (void)file_.truncate(flushed_);
+    discard_unflushed();
+    broken_ = true;
+    return st;
+  }
+  flushed_ += buffer_.size();
+  published_->store(flushed_, std::memory_order_release);
+  buffer_.clear();
+  if (buffer_.capacity() > kMaxKeptBuffer) buffer_.shrink_to_fit();
+  return {};
+}
+
+Status SegmentWriter::set_confirmations(uint64_t offset, const Uuid& txid, uint8_t count) {
+  if (broken_) return make_error(Errc::Io, "segment writer is broken; reopen it");
+  if (offset < sf::kHeaderSize || offset >= flushed_ || flushed_ - offset < sf::kMinRecordSize) {
+    return make_error(Errc::OffsetExceedsFileSize,
+                      "no flushed record at offset (flushed end " + std::to_string(flushed_) + ")",
+                      offset);
+  }
+  std::array<uint8_t, sf::kMinRecordSize> prefix{};
+  if (auto st = file_.pread_exact(prefix.data(), prefix.size(), offset); !st) return st;
+  const uint32_t len = sf::peek_record_length(prefix);
+  if (len < sf::kMinRecordSize) {
+    return make_error(Errc::CorruptRecord, "record length " + std::to_string(len) + " too small",
+                      offset);
+  }
+  if (len > flushed_ - offset) {
+    return make_error(Errc::OffsetExceedsFileSize,
+                      "record runs past the flushed end " + std::to_string(flushed_), offset);
+  }
+  // The current confirmation bytes must be valid for the record's own txid: this also checks
+  // that `offset` is the start of a record.
+  Uuid stored;
+  std::memcpy(stored.bytes.data(), prefix.data() + sf::kTxidOffset, 16);
+  const auto current = sf::encode_confirmation(stored, prefix[sf::kConfirmationOffset]);
+  if (std::memcmp(current.data() + 1, prefix.data() + sf::kConfirmationCrcOffset, 4) != 0) {
+    return make_error(Errc::ConfirmationCrc32cMismatch, "confirmation checksum mismatch", offset);
+  }
+  if (stored != txid) {
+    return make_error(
+        Errc::WrongTransactionId,
+        "record belongs to transaction " + stored.to_string() + ", not " + txid.to_string(),
+        offset);
+  }
+  const auto bytes = sf::encode_confirmation(txid, count);
+  if (auto st = file_.pwrite_all(bytes.data(), bytes.size(), offset + sf::kConfirmationOffset);
+      !st) {
+    return st;
+  }
+  if (auto st = file_.datasync(); !st) {
+    broken_ = true;
+    return st;
+  }
+  return {};
+}
+
+Status SegmentWriter::truncate_after(uint64_t log_position) {
+  discard_unflushed();
+  if (broken_) return make_error(Errc::Io, "segment writer is broken; reopen it");
+  // Scan only the flushed bytes (the file may hold leftovers of a failed write past them).
+  auto handle = std::make_shared<std::atomic<uint64_t>>(flushed_);
+  auto reader = SegmentReader::open(path(), bucket_, segment_, handle);
+  if (!reader) return std::unexpected(std::move(reader.error()));
+  auto scan =
+      scan_transactions(*reader, segment_size_, [&](uint64_t pos) { return pos <= log_position; });
+  if (!scan) return std::unexpected(std::move(scan.error()));
+  if (!scan->stop_reason.empty() && scan->stop_reason != "after log position") {
+    return make_error(scan->stop_code, "flushed data is corrupt (" + scan->stop_reason + ")",
+                      scan->stop_offset);
+  }
+  const uint64_t new_end = scan->valid_end;
+  if (new_end >= flushed_) return {};
+  // Lower the visible end first so that no reader starts on bytes about to disappear.
+  flushed_ = new_end;
+  published_->store(new_end, std::memory_order_release);
+  if (auto st = file_.truncate(new_end); !st) return st;  // later writes overwrite the tail
+  if (auto st = file_.datasync(); !st) {
+    broken_ = true;
+    return st;
+  }
+  return {};
+}
+
+Status SegmentWriter::close() {
+  if (!file_.is_open()) return {};
+  Status st = flush();
+  auto closed = file_.close();
+  if (!st) return st;
+  return closed;
+}
+
+}  // namespace sierra
