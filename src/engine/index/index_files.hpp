@@ -83,7 +83,7 @@ struct StreamSummary {
 
 class StreamIndexFile {
  public:
-  // `expected_items` sizes the Bloom filter (use the index's size).
+  // The Bloom filter is sized from the index's key count.
   static Status write(const std::filesystem::path& path, const OpenStreamIndex& index);
   static Result<std::unique_ptr<StreamIndexFile>> open(const std::filesystem::path& path);
   ~StreamIndexFile();
