@@ -191,7 +191,7 @@ Result<std::span<const uint8_t>> SegmentIterator::window(uint64_t offset, size_t
   }
   // Window: from `offset` rounded down to 4 KiB, max(64 KiB, needed) rounded up to 4 KiB,
   // capped at the visible end.
-  const uint64_t start = std::max<uint64_t>(offset - offset % kWindowAlign, 0);
+  const uint64_t start = offset - offset % kWindowAlign;
   const uint64_t need = offset + n - start;
   uint64_t want = std::max<uint64_t>(kWindowSize, need);
   want = (want + kWindowAlign - 1) / kWindowAlign * kWindowAlign;
@@ -214,6 +214,8 @@ Result<std::span<const uint8_t>> SegmentIterator::window(uint64_t offset, size_t
 
 Result<std::optional<Record>> SegmentIterator::next_record(bool header_only) {
   const uint64_t end = reader_->visible_end();
+  // The visible end went down (truncate_after): cached bytes past it may be rewritten.
+  if (buf_start_ + buf_len_ > end) buf_len_ = 0;
   if (pos_ >= end) return std::optional<Record>();
   if (end - pos_ < sf::kMinRecordSize) {
     return make_error(Errc::CorruptRecord, "record header past visible end", pos_);
