@@ -297,8 +297,12 @@ TEST(RespRequestParser, InlineUnbalancedQuotes) {
 TEST(RespRequestParser, InlineLengthLimit) {
   Limits lim;
   lim.max_inline_len = 100;
-  const std::string ok = std::string(99, 'a') + "\n";
-  EXPECT_EQ(FeedAll(ok, lim).commands.size(), 1u);
+  // The limit counts the line without its terminator.
+  EXPECT_EQ(FeedAll(std::string(100, 'a') + "\n", lim).commands.size(), 1u);
+  EXPECT_EQ(FeedAll(std::string(100, 'a') + "\r\n", lim).commands.size(), 1u);
+  EXPECT_EQ(Feed(std::string(100, 'a') + "\r\n", 1, lim).commands.size(), 1u);
+  EXPECT_EQ(ErrorOf(std::string(101, 'a') + "\n", lim), "Protocol error: too big inline request");
+  EXPECT_EQ(ErrorOf(std::string(101, 'a') + "\r\n", lim), "Protocol error: too big inline request");
   EXPECT_EQ(ErrorOf(std::string(101, 'a'), lim), "Protocol error: too big inline request");
   EXPECT_EQ(Feed(std::string(101, 'a'), 1, lim).message, "Protocol error: too big inline request");
   // Default limit: 64 KiB.

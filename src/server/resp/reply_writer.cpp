@@ -22,12 +22,13 @@ void ReplyWriter::header(char type, uint64_t n) {
 }
 
 void ReplyWriter::sanitized(std::string_view text) {
-  const std::size_t base = out_->size();
-  out_->append(text);
-  for (std::size_t i = base; i < out_->size(); ++i) {
-    char& c = (*out_)[i];
-    if (c == '\r' || c == '\n') c = ' ';
+  bool clean = true;
+  for (const char c : text) clean &= (c != '\r') & (c != '\n');
+  if (clean) {
+    out_->append(text);
+    return;
   }
+  for (const char c : text) out_->push_back(c == '\r' || c == '\n' ? ' ' : c);
 }
 
 void ReplyWriter::simple(std::string_view text) {

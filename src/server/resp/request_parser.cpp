@@ -305,10 +305,11 @@ bool RequestParser::parse_multibulk(std::string_view f, ParseResult& out) {
 bool RequestParser::parse_inline(std::string_view f, ParseResult& out) {
   // pos_ remembers how far a previous call already scanned without finding '\n'.
   const std::size_t limit = limits_.max_inline_len;
-  const std::size_t scan_end = f.size() < limit + 1 ? f.size() : limit + 1;
+  // The limit applies to the line without its "\r\n" / "\n" terminator.
+  const std::size_t scan_end = f.size() < limit + 2 ? f.size() : limit + 2;
   const void* nl = pos_ < scan_end ? std::memchr(f.data() + pos_, '\n', scan_end - pos_) : nullptr;
   if (nl == nullptr) {
-    if (f.size() > limit) {
+    if (f.size() > limit + 1 || (f.size() == limit + 1 && f[limit] != '\r')) {
       out = fail("too big inline request");
       return true;
     }
@@ -319,6 +320,10 @@ bool RequestParser::parse_inline(std::string_view f, ParseResult& out) {
   const auto idx = static_cast<std::size_t>(static_cast<const char*>(nl) - f.data());
   std::size_t line_len = idx;
   if (line_len > 0 && f[line_len - 1] == '\r') --line_len;
+  if (line_len > limit) {
+    out = fail("too big inline request");
+    return true;
+  }
   const std::string_view line = f.substr(0, line_len);
 
   inline_buf_.clear();

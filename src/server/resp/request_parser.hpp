@@ -30,6 +30,11 @@ struct ParseResult {
   std::size_t want = 0;
 };
 
+// A frame starting with '*' is an array whose elements may be blob ($), simple (+), verbatim (=,
+// format prefix stripped), number (:) or big number (() frames; `*-1` is ignored. Any other
+// first byte starts an inline command line (as in Redis): split on whitespace with "..." and
+// '...' quoting, terminated by \r\n or \n; blank lines are ignored.
+//
 // Usage:
 //   ParseResult r = parser.parse(std::string_view(buf).substr(read_off));
 //   if (r.status == ParseStatus::Command) handle(parser.args());
