@@ -271,6 +271,7 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
     }
 
     encode_buf_.clear();
+    rel_offsets_.clear();  // encode_transaction appends to it
     const TransactionHeader header{next_log_position_, 0, tx.id()};
     if (auto s = segment_format::encode_transaction(encode_buf_, header, now_ns(), to_write_,
                                                     &rel_offsets_);
