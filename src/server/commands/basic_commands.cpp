@@ -1,0 +1,337 @@
+#include "server/commands/basic_commands.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#ifndef SIERRA_VERSION
+#define SIERRA_VERSION "0.0.0"
+#endif
+
+namespace sierra::server {
+
+namespace {
+
+constexpr char to_upper(char c) {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+// `s` equals the upper-case `upper` ignoring ASCII case.
+bool is(std::string_view s, std::string_view upper) {
+  if (s.size() != upper.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (to_upper(s[i]) != upper[i]) return false;
+  }
+  return true;
+}
+
+std::string upper_copy(std::string_view s) {
+  std::string out(s.substr(0, 128));
+  for (char& c : out) c = to_upper(c);
+  return out;
+}
+
+void wrong_arity(const ReplyPtr& reply, Args args) {
+  reply_error(reply, "INVALIDARG",
+              "wrong number of arguments for '" + upper_copy(args[0]) + "' command");
+}
+
+void ok(const ReplyPtr& reply) {
+  reply->writer().simple("OK");
+  reply->finish();
+}
+
+bool parse_int(std::string_view s, int64_t& out) {
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
+}
+
+// Redis rule for client names: printable ASCII, no spaces.
+bool valid_client_name(std::string_view name) {
+  for (char c : name) {
+    if (c < '!' || c > '~') return false;
+  }
+  return true;
+}
+
+constexpr std::string_view kBadClientName =
+    "Client names cannot contain spaces, newlines or special characters.";
+
+// ------------------------------------------------------------------------------------ INFO
+
+constexpr unsigned kServer = 1, kClients = 2, kStorage = 4, kStats = 8, kAll = 15;
+
+std::string info_text(const ServerContext& ctx, unsigned sections) {
+  const auto& cfg = ctx.config;
+  const auto& st = ctx.stats;
+  const auto load = [](const std::atomic<uint64_t>& v) {
+    return v.load(std::memory_order_relaxed);
+  };
+  std::string out;
+  auto line = [&out](std::string_view key, const auto& value) {
+    fmt::format_to(std::back_inserter(out), "{}:{}\r\n", key, value);
+  };
+  auto header = [&out](std::string_view name) {
+    if (!out.empty()) out += "\r\n";
+    out += "# ";
+    out += name;
+    out += "\r\n";
+  };
+  if (sections & kServer) {
+    header("Server");
+    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now() - ctx.started);
+    line("sierradb_version", SIERRA_VERSION);
+    line("redis_mode", "standalone");
+    line("peer_id", ctx.peer_id);
+    line("process_id", static_cast<long>(::getpid()));
+    line("tcp_port", cfg.network.client_port);
+    line("uptime_in_seconds", uptime.count());
+    line("uptime_in_days", uptime.count() / 86400);
+  }
+  if (sections & kClients) {
+    header("Clients");
+    line("connected_clients", load(st.connected_clients));
+    line("maxclients", cfg.limits.max_clients);
+  }
+  if (sections & kStorage) {
+    header("Storage");
+    line("dir", cfg.dir);
+    line("partitions", cfg.partition.count);
+    line("buckets", cfg.bucket.count);
+    line("owned_buckets", fmt::format("{}", fmt::join(cfg.owned_buckets, ",")));
+    line("segment_size", cfg.segment.size_bytes);
+    line("strict_versioning", cfg.append.strict_versioning ? 1 : 0);
+  }
+  if (sections & kStats) {
+    header("Stats");
+    line("total_connections_received", load(st.connections_received));
+    line("rejected_connections", load(st.rejected_connections));
+    line("total_commands_processed", load(st.commands_processed));
+    line("total_error_replies", load(st.command_errors));
+    line("events_appended", load(st.events_appended));
+    line("events_read", load(st.events_read));
+    line("total_net_input_bytes", load(st.net_input_bytes));
+    line("total_net_output_bytes", load(st.net_output_bytes));
+  }
+  return out;
+}
+
+void info_cache(const ServerContext& ctx, const ReplyPtr& reply) {
+  // There is no block cache yet (reads go to the OS page cache), so every counter is zero;
+  // max_bytes reports the configured capacity. Keys and types follow PROTOCOL.md §4.13.
+  const uint64_t hits = 0;
+  const uint64_t misses = 0;
+  const double hit_ratio = hits + misses == 0 ? 0.0 : static_cast<double>(hits) / (hits + misses);
+  auto w = reply->writer();
+  w.map(8);
+  w.bulk("hits");
+  w.integer(static_cast<int64_t>(hits));
+  w.bulk("misses");
+  w.integer(static_cast<int64_t>(misses));
+  w.bulk("hit_ratio");
+  w.dbl(hit_ratio);
+  w.bulk("entries");
+  w.integer(0);
+  w.bulk("memory_bytes");
+  w.integer(0);
+  w.bulk("max_bytes");
+  w.integer(static_cast<int64_t>(ctx.config.cache.capacity_bytes));
+  w.bulk("block_size_bytes");
+  w.integer(65536);
+  w.bulk("evictions");
+  w.integer(0);
+  reply->finish();
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------ handlers
+
+void cmd_ping(ServerContext&, Session&, Args args, const ReplyPtr& reply) {
+  if (args.size() > 2) return wrong_arity(reply, args);
+  auto w = reply->writer();
+  if (args.size() == 1) {
+    w.simple("PONG");
+  } else {
+    w.bulk(args[1]);
+  }
+  reply->finish();
+}
+
+void cmd_echo(ServerContext&, Session&, Args args, const ReplyPtr& reply) {
+  if (args.size() != 2) return wrong_arity(reply, args);
+  reply->writer().bulk(args[1]);
+  reply->finish();
+}
+
+// HELLO [protover [AUTH username password] [SETNAME clientname]]
+void cmd_hello(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply) {
+  int proto = session.protocol;
+  if (args.size() >= 2) {
+    int64_t v = 0;
+    if (!parse_int(args[1], v) || (v != 2 && v != 3)) {
+      return reply_error(reply, "NOPROTO", "unsupported protocol version");
+    }
+    proto = static_cast<int>(v);
+  }
+  std::optional<std::string_view> name;
+  for (std::size_t i = 2; i < args.size();) {
+    if (is(args[i], "AUTH")) {
+      // No authentication yet: credentials are accepted and ignored.
+      if (i + 2 >= args.size()) {
+        return reply_error(reply, "INVALIDARG", "HELLO AUTH needs a username and a password");
+      }
+      i += 3;
+    } else if (is(args[i], "SETNAME")) {
+      if (i + 1 >= args.size()) {
+        return reply_error(reply, "INVALIDARG", "HELLO SETNAME needs a client name");
+      }
+      if (!valid_client_name(args[i + 1])) return reply_error(reply, "ERR", kBadClientName);
+      name = args[i + 1];
+      i += 2;
+    } else {
+      return reply_error(
+          reply, "INVALIDARG",
+          "syntax error in HELLO option '" + std::string(args[i].substr(0, 64)) + "'");
+    }
+  }
+  session.protocol = proto;
+  if (name) session.name = std::string(*name);
+
+  // The reply itself uses the new protocol (HELLO 2 answers in RESP2).
+  resp::ReplyWriter w(reply->bytes(), proto);
+  w.map(9);
+  w.bulk("server");
+  w.bulk("sierradb");
+  w.bulk("version");
+  w.bulk(SIERRA_VERSION);
+  w.bulk("peer_id");
+  w.bulk(ctx.peer_id);
+  w.bulk("num_partitions");
+  w.integer(ctx.config.partition.count);
+  w.bulk("proto");
+  w.integer(proto);
+  w.bulk("id");
+  w.integer(static_cast<int64_t>(session.id));
+  w.bulk("mode");
+  w.bulk("standalone");
+  w.bulk("role");
+  w.bulk("master");
+  w.bulk("modules");
+  w.array(0);
+  reply->finish();
+}
+
+// INFO [section ...]: text sections as a verbatim string; INFO CACHE as a map.
+void cmd_info(ServerContext& ctx, Session&, Args args, const ReplyPtr& reply) {
+  if (args.size() == 2 && is(args[1], "CACHE")) return info_cache(ctx, reply);
+  unsigned sections = args.size() == 1 ? kAll : 0;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string_view s = args[i];
+    if (is(s, "SERVER")) {
+      sections |= kServer;
+    } else if (is(s, "CLIENTS")) {
+      sections |= kClients;
+    } else if (is(s, "STORAGE")) {
+      sections |= kStorage;
+    } else if (is(s, "STATS")) {
+      sections |= kStats;
+    } else if (is(s, "ALL") || is(s, "DEFAULT") || is(s, "EVERYTHING")) {
+      sections |= kAll;
+    } else {
+      return reply_error(reply, "INVALIDARG",
+                         "unknown INFO section '" + std::string(s.substr(0, 64)) + "'");
+    }
+  }
+  reply->writer().verbatim(info_text(ctx, sections));
+  reply->finish();
+}
+
+// CLIENT SETINFO | SETNAME | GETNAME | ID | INFO
+void cmd_client(ServerContext&, Session& session, Args args, const ReplyPtr& reply) {
+  if (args.size() < 2) return wrong_arity(reply, args);
+  const std::string_view sub = args[1];
+  if (is(sub, "SETINFO")) {
+    if (args.size() != 4) return wrong_arity(reply, args);
+    if (is(args[2], "LIB-NAME")) {
+      if (!valid_client_name(args[3])) {
+        return reply_error(reply, "ERR", "lib-name cannot contain spaces or special characters");
+      }
+      session.lib_name = std::string(args[3]);
+    } else if (is(args[2], "LIB-VER")) {
+      if (!valid_client_name(args[3])) {
+        return reply_error(reply, "ERR", "lib-ver cannot contain spaces or special characters");
+      }
+      session.lib_ver = std::string(args[3]);
+    } else {
+      return reply_error(reply, "ERR",
+                         "Unrecognized option '" + std::string(args[2].substr(0, 64)) + "'");
+    }
+    return ok(reply);
+  }
+  if (is(sub, "SETNAME")) {
+    if (args.size() != 3) return wrong_arity(reply, args);
+    if (!valid_client_name(args[2])) return reply_error(reply, "ERR", kBadClientName);
+    session.name = std::string(args[2]);
+    return ok(reply);
+  }
+  if (is(sub, "GETNAME")) {
+    if (args.size() != 2) return wrong_arity(reply, args);
+    auto w = reply->writer();
+    if (session.name.empty()) {
+      w.null();
+    } else {
+      w.bulk(session.name);
+    }
+    reply->finish();
+    return;
+  }
+  if (is(sub, "ID")) {
+    if (args.size() != 2) return wrong_arity(reply, args);
+    reply->writer().integer(static_cast<int64_t>(session.id));
+    reply->finish();
+    return;
+  }
+  if (is(sub, "INFO")) {
+    if (args.size() != 2) return wrong_arity(reply, args);
+    reply->writer().bulk(fmt::format("id={} name={} resp={} lib-name={} lib-ver={}\n", session.id,
+                                     session.name, session.protocol, session.lib_name,
+                                     session.lib_ver));
+    reply->finish();
+    return;
+  }
+  reply_error(reply, "ERR",
+              "unknown subcommand '" + std::string(sub.substr(0, 64)) +
+                  "'. Supported: SETINFO, SETNAME, GETNAME, ID, INFO");
+}
+
+void cmd_select(ServerContext&, Session&, Args args, const ReplyPtr& reply) {
+  if (args.size() != 2) return wrong_arity(reply, args);
+  int64_t db = -1;
+  if (!parse_int(args[1], db) || db != 0) {
+    return reply_error(reply, "ERR", "DB index is out of range");
+  }
+  ok(reply);
+}
+
+// COMMAND [subcommand ...]: no command documentation is served; an empty array keeps
+// redis-cli and client libraries happy.
+void cmd_command(ServerContext&, Session&, Args, const ReplyPtr& reply) {
+  reply->writer().array(0);
+  reply->finish();
+}
+
+void cmd_quit(ServerContext&, Session& session, Args, const ReplyPtr& reply) {
+  session.close_after_reply = true;
+  ok(reply);
+}
+
+}  // namespace sierra::server

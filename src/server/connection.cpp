@@ -1,0 +1,357 @@
+#include "server/connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <utility>
+
+namespace sierra::server {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+// A read buffer larger than this is released once it no longer holds a large frame.
+constexpr std::size_t kKeepBufferBytes = 1024 * 1024;
+// Longest command name quoted in the unknown-command error.
+constexpr std::size_t kMaxQuotedName = 128;
+
+thread_local Connection* t_current = nullptr;
+
+resp::Limits parser_limits(const Config& config) {
+  resp::Limits l;
+  l.max_bulk_len = static_cast<std::size_t>(config.limits.max_bulk_bytes);
+  l.max_array_len = config.limits.max_array_len;
+  return l;
+}
+
+std::string upper_name(std::string_view name) {
+  std::string up(name.substr(0, kMaxQuotedName));
+  for (char& c : up) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return up;
+}
+
+}  // namespace
+
+Connection::Connection(asio::ip::tcp::socket socket, ServerContext& ctx, uint64_t id)
+    : socket_(std::move(socket)),
+      strand_(asio::make_strand(socket_.get_executor())),
+      ctx_(ctx),
+      id_(id),
+      parser_(parser_limits(ctx.config)),
+      max_pending_bytes_(static_cast<std::size_t>(ctx.config.limits.max_pending_reply_bytes)) {
+  session_.id = id;
+}
+
+Connection::~Connection() {
+  // Normally close() ran; if the connection is destroyed with its executor (server teardown),
+  // still tell the subscribers.
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(close_mu_);
+    if (!callbacks_ran_) {
+      callbacks_ran_ = true;
+      callbacks.swap(close_callbacks_);
+    }
+  }
+  for (auto& cb : callbacks) cb();
+}
+
+std::shared_ptr<Connection> Connection::current() {
+  return t_current != nullptr ? t_current->shared_from_this() : nullptr;
+}
+
+void Connection::start() {
+  asio::dispatch(strand_, [self = shared_from_this()] { self->flush(); });
+}
+
+void Connection::push(std::string bytes) {
+  asio::post(strand_, [self = shared_from_this(), b = std::move(bytes)]() mutable {
+    if (self->closing_ || self->closed()) return;
+    self->collect();
+    // A push goes after every reply that is already complete (so the reply to ESUB precedes
+    // the pushes of its subscription), and never inside a reply.
+    for (auto it = self->replies_.rbegin(); it != self->replies_.rend(); ++it) {
+      if (it->reply->done()) {
+        it->after.append(b);
+        self->flush();
+        return;
+      }
+    }
+    self->staged_.append(b);
+    self->flush();
+  });
+}
+
+void Connection::on_close(std::function<void()> cb) {
+  {
+    std::lock_guard lock(close_mu_);
+    if (!callbacks_ran_) {
+      close_callbacks_.push_back(std::move(cb));
+      return;
+    }
+  }
+  cb();
+}
+
+void Connection::shutdown() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (self->closed()) return;
+    self->closing_ = true;
+    self->flush();
+  });
+}
+
+void Connection::force_close() {
+  asio::post(strand_, [self = shared_from_this()] { self->close(); });
+}
+
+// ------------------------------------------------------------------------------------ input
+
+void Connection::do_read() {
+  if (reading_ || read_eof_ || closing_ || closed()) return;
+  std::size_t need = kReadChunk;
+  if (want_ > in_len_) need = std::max(need, want_ - in_len_);
+  if (in_buf_.size() < in_len_ + need) {
+    in_buf_.resize(in_len_ + need);
+  } else if (in_buf_.size() > kKeepBufferBytes && in_len_ + need <= kKeepBufferBytes) {
+    in_buf_.resize(std::max(in_len_ + need, kReadChunk));
+    in_buf_.shrink_to_fit();
+  }
+  reading_ = true;
+  socket_.async_read_some(
+      asio::buffer(in_buf_.data() + in_len_, in_buf_.size() - in_len_),
+      asio::bind_executor(strand_,
+                          [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                            self->on_read(ec, n);
+                          }));
+}
+
+void Connection::on_read(const asio::error_code& ec, std::size_t n) {
+  reading_ = false;
+  if (closed()) return;
+  if (ec) {
+    if (ec == asio::error::eof) {
+      // Close on EOF, even with a partial frame buffered; requests already received still get
+      // their replies (the client may have only half-closed).
+      read_eof_ = true;
+      closing_ = true;
+      flush();
+    } else {
+      if (ec != asio::error::operation_aborted) {
+        spdlog::debug("connection {}: read error: {}", id_, ec.message());
+      }
+      close();
+    }
+    return;
+  }
+  ctx_.stats.net_input_bytes.fetch_add(n, std::memory_order_relaxed);
+  in_len_ += n;
+  if (closing_) {
+    in_len_ = 0;  // stopping: ignore new requests
+  } else {
+    process_input();
+  }
+  flush();
+}
+
+void Connection::process_input() {
+  in_process_ = true;
+  unparsed_input_ = false;
+  std::size_t off = 0;
+  std::size_t count = 0;
+  want_ = 0;
+  while (!closing_) {
+    if (replies_.size() >= kMaxOutstandingRequests ||
+        staged_.size() + writing_.size() >= max_pending_bytes_ ||
+        ((++count & 255) == 0 && over_limits())) {
+      unparsed_input_ = off < in_len_;
+      break;
+    }
+    resp::ParseResult r = parser_.parse(std::string_view(in_buf_.data() + off, in_len_ - off));
+    if (r.status == resp::ParseStatus::Command) {
+      dispatch(parser_.args());
+      off += r.consumed;
+    } else if (r.status == resp::ParseStatus::NeedMore) {
+      off += r.consumed;
+      if (r.want != 0) want_ = r.want;
+      break;
+    } else {
+      spdlog::debug("connection {}: {}", id_, parser_.error());
+      enqueue_error(parser_.error());
+      closing_ = true;
+      break;
+    }
+  }
+  in_process_ = false;
+  if (closed()) return;
+  if (closing_) {
+    in_len_ = 0;
+    return;
+  }
+  if (off > 0) {
+    std::memmove(in_buf_.data(), in_buf_.data() + off, in_len_ - off);
+    in_len_ -= off;
+  }
+}
+
+void Connection::dispatch(std::span<const std::string_view> args) {
+  ctx_.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
+  auto reply = std::make_shared<Reply>(session_.protocol);
+  // The reply keeps the connection alive until it is finished (possibly on another thread).
+  reply->set_on_finish([self = shared_from_this()] { self->reply_finished(); });
+  replies_.push_back(Entry{reply, {}});
+  if (args.empty()) {
+    reply_error(reply, "ERR", "empty command");
+    return;
+  }
+  const CommandSpec* spec = find_command(args[0]);
+  if (spec == nullptr) {
+    reply_error(reply, "INVALIDARG", "unknown command '" + upper_name(args[0]) + "'");
+    return;
+  }
+  t_current = this;
+  try {
+    spec->handler(ctx_, session_, args, reply);
+  } catch (const std::exception& e) {
+    // A handler must not throw; the reply's state is unknown, so the connection cannot go on.
+    spdlog::error("connection {}: command {} failed: {}", id_, upper_name(args[0]), e.what());
+    closing_ = true;
+    close();
+  } catch (...) {
+    spdlog::error("connection {}: command {} failed", id_, upper_name(args[0]));
+    closing_ = true;
+    close();
+  }
+  t_current = nullptr;
+  if (session_.close_after_reply) closing_ = true;  // QUIT
+}
+
+void Connection::enqueue_error(std::string_view message) {
+  auto reply = std::make_shared<Reply>(session_.protocol);
+  replies_.push_back(Entry{reply, {}});
+  reply_error(reply, "ERR", message);
+}
+
+// ------------------------------------------------------------------------------------ output
+
+void Connection::reply_finished() {
+  if (strand_.running_in_this_thread()) {
+    // Finished inline by its handler: process_input's caller flushes once for the whole batch.
+    if (in_process_) return;
+    flush();
+    return;
+  }
+  asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+}
+
+void Connection::collect() {
+  while (!replies_.empty() && replies_.front().reply->done()) {
+    Entry& e = replies_.front();
+    std::string& b = e.reply->bytes();
+    if (!b.empty() && b.front() == '-') {
+      ctx_.stats.command_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (staged_.empty()) {
+      staged_.swap(b);
+    } else {
+      staged_.append(b);
+    }
+    staged_.append(e.after);
+    replies_.pop_front();
+  }
+}
+
+std::size_t Connection::blocked_reply_bytes() const {
+  std::size_t total = 0;
+  for (const Entry& e : replies_) {
+    if (e.reply->done()) total += e.reply->bytes().size() + e.after.size();
+  }
+  return total;
+}
+
+bool Connection::over_limits() const {
+  if (replies_.size() >= kMaxOutstandingRequests) return true;
+  std::size_t bytes = staged_.size() + writing_.size();
+  if (bytes >= max_pending_bytes_) return true;
+  // Replies finished behind one that is still running count too.
+  return bytes + blocked_reply_bytes() >= max_pending_bytes_;
+}
+
+void Connection::flush() {
+  if (closed()) return;
+  for (;;) {
+    collect();
+    if (!write_in_progress_ && !staged_.empty()) {
+      writing_.swap(staged_);
+      staged_.clear();
+      write_in_progress_ = true;
+      asio::async_write(
+          socket_, asio::buffer(writing_),
+          asio::bind_executor(
+              strand_, [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                self->on_write(ec, n);
+              }));
+    }
+    if (closing_) {
+      if (replies_.empty() && staged_.empty() && !write_in_progress_) {
+        close();
+        return;
+      }
+      break;
+    }
+    if (reading_ || read_eof_ || over_limits()) break;
+    if (unparsed_input_) {
+      // Backpressure left complete requests in the buffer: handle them before reading more.
+      process_input();
+      if (closed()) return;
+      continue;
+    }
+    do_read();
+    break;
+  }
+  pending_bytes_.store(staged_.size() + writing_.size(), std::memory_order_relaxed);
+}
+
+void Connection::on_write(const asio::error_code& ec, std::size_t n) {
+  write_in_progress_ = false;
+  if (closed()) return;
+  if (ec) {
+    if (ec != asio::error::operation_aborted) {
+      spdlog::debug("connection {}: write error: {}", id_, ec.message());
+    }
+    close();
+    return;
+  }
+  ctx_.stats.net_output_bytes.fetch_add(n, std::memory_order_relaxed);
+  if (writing_.capacity() > kKeepBufferBytes) {
+    std::string().swap(writing_);
+  } else {
+    writing_.clear();
+  }
+  flush();
+}
+
+void Connection::close() {
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+  closing_ = true;
+  asio::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  replies_.clear();
+  staged_.clear();
+  in_len_ = 0;
+  pending_bytes_.store(0, std::memory_order_relaxed);
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(close_mu_);
+    callbacks_ran_ = true;
+    callbacks.swap(close_callbacks_);
+  }
+  for (auto& cb : callbacks) cb();
+}
+
+}  // namespace sierra::server

@@ -1,0 +1,119 @@
+// One client connection: reads requests (pipelined), dispatches them to the command handlers,
+// and writes their replies in request order, batched, with backpressure; subscription pushes are
+// written between complete replies.
+#pragma once
+
+#include <asio.hpp>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/commands/command.hpp"
+#include "server/resp/request_parser.hpp"
+
+namespace sierra::server {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  // Stop reading while more than this many requests await their replies.
+  static constexpr std::size_t kMaxOutstandingRequests = 10000;
+
+  // `socket` must use a strand executor: every handler of the connection runs on it.
+  Connection(asio::ip::tcp::socket socket, ServerContext& ctx, uint64_t id);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Starts the read loop (call once, after construction, from any thread).
+  void start();
+
+  // Thread-safe. Queues pre-encoded push bytes (encoded for session().protocol); they are
+  // written after the replies that are already complete and never inside a reply. Dropped once
+  // the connection is closing.
+  void push(std::string bytes);
+
+  // Thread-safe. `cb` runs once when the connection closes (on the connection's strand), or at
+  // once if it has already closed. Used to drop subscriptions.
+  void on_close(std::function<void()> cb);
+
+  // Thread-safe. Graceful stop: no new requests are read; the connection closes once its
+  // outstanding replies are written.
+  void shutdown();
+  // Thread-safe. Closes at once, dropping unwritten replies.
+  void force_close();
+
+  uint64_t id() const { return id_; }
+  // Owned by the strand: read or change it only from a command handler of this connection.
+  Session& session() { return session_; }
+  // Bytes of replies and pushes queued but not yet written to the socket (approximate).
+  std::size_t pending_bytes() const { return pending_bytes_.load(std::memory_order_relaxed); }
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+
+  // The connection whose command is being dispatched on this thread (valid inside a handler
+  // call only; nullptr elsewhere). Lets subscription commands register pushes and on_close.
+  static std::shared_ptr<Connection> current();
+
+ private:
+  using Strand = asio::strand<asio::any_io_executor>;
+  struct Entry {
+    ReplyPtr reply;
+    std::string after;  // pushes to write right after this reply
+  };
+
+  void do_read();
+  void on_read(const asio::error_code& ec, std::size_t n);
+  // Parses and dispatches every complete command buffered (until backpressure or closing).
+  void process_input();
+  void dispatch(std::span<const std::string_view> args);
+  void enqueue_error(std::string_view message);
+  // Moves every leading finished reply (and the pushes after it) to staged_.
+  void collect();
+  // Writes what is staged (one write at a time), closes once closing and drained, otherwise
+  // handles buffered input and resumes reading unless over the limits.
+  void flush();
+  void on_write(const asio::error_code& ec, std::size_t n);
+  std::size_t blocked_reply_bytes() const;
+  bool over_limits() const;
+  void close();
+  // Called by a Reply's on_finish from any thread.
+  void reply_finished();
+
+  asio::ip::tcp::socket socket_;
+  Strand strand_;
+  ServerContext& ctx_;
+  uint64_t id_;
+  Session session_;
+  resp::RequestParser parser_;
+  std::size_t max_pending_bytes_;
+
+  // Input: bytes [0, in_len_) of in_buf_ are unconsumed input (passed again to the parser).
+  std::string in_buf_;
+  std::size_t in_len_ = 0;
+  std::size_t want_ = 0;         // the parser needs this many buffered bytes to progress
+  bool unparsed_input_ = false;  // backpressure stopped parsing with input left
+  bool reading_ = false;         // a read is in progress
+  bool read_eof_ = false;        // no more input will be read
+  bool in_process_ = false;      // inside process_input (replies finished inline wait for it)
+
+  std::deque<Entry> replies_;  // outstanding requests, in order
+  std::string staged_;         // complete replies and pushes ready to write, in order
+  std::string writing_;        // bytes of the write in progress
+  bool write_in_progress_ = false;
+  bool closing_ = false;  // no more requests; close once everything queued is written
+  std::atomic<bool> closed_{false};
+  std::atomic<std::size_t> pending_bytes_{0};
+
+  std::mutex close_mu_;
+  std::vector<std::function<void()>> close_callbacks_;
+  bool callbacks_ran_ = false;
+};
+
+}  // namespace sierra::server

@@ -1,0 +1,161 @@
+// sierradb: loads the configuration, opens the database, serves clients until SIGINT/SIGTERM,
+// then stops gracefully. Exit codes: 0 normal stop, --help, --version; 1 start-up failure
+// (database, listener); the configuration loader's code (2) for a bad configuration.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <asio.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "engine/database.hpp"
+#include "server/config.hpp"
+#include "server/server.hpp"
+
+namespace {
+
+using sierra::server::Config;
+
+spdlog::level::level_enum spd_level(sierra::server::LogLevel level) {
+  using L = sierra::server::LogLevel;
+  switch (level) {
+    case L::Trace:
+      return spdlog::level::trace;
+    case L::Debug:
+      return spdlog::level::debug;
+    case L::Info:
+      return spdlog::level::info;
+    case L::Warn:
+      return spdlog::level::warn;
+    case L::Error:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+void engine_log(sierra::LogLevel level, std::string_view msg) {
+  switch (level) {
+    case sierra::LogLevel::Debug:
+      spdlog::debug("engine: {}", msg);
+      break;
+    case sierra::LogLevel::Info:
+      spdlog::info("engine: {}", msg);
+      break;
+    case sierra::LogLevel::Warn:
+      spdlog::warn("engine: {}", msg);
+      break;
+    case sierra::LogLevel::Error:
+      spdlog::error("engine: {}", msg);
+      break;
+  }
+}
+
+std::string human_bytes(uint64_t n) {
+  if (n % sierra::server::kGiB == 0) return std::to_string(n / sierra::server::kGiB) + " GiB";
+  if (n % sierra::server::kMiB == 0) return std::to_string(n / sierra::server::kMiB) + " MiB";
+  if (n % sierra::server::kKiB == 0) return std::to_string(n / sierra::server::kKiB) + " KiB";
+  return std::to_string(n) + " B";
+}
+
+int run(int argc, char** argv) {
+  auto loaded = sierra::server::load_config(argc, argv, sierra::server::capture_environment());
+  if (!loaded) {
+    const auto& err = loaded.error();
+    std::FILE* out = err.exit_code == 0 ? stdout : stderr;
+    std::fprintf(out, "%s\n", err.message.c_str());
+    return err.exit_code;
+  }
+  Config config = std::move(*loaded);
+
+  auto logger = spdlog::stdout_color_mt("sierradb");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+  spdlog::set_level(spd_level(config.log.level));
+  spdlog::flush_on(spdlog::level::info);
+
+  for (const auto& w : config.warnings) spdlog::warn("config: {}", w);
+  if (!config.config_file.empty()) spdlog::debug("config file: {}", config.config_file);
+  spdlog::debug("config: {}", sierra::server::describe(config));
+
+  std::signal(SIGPIPE, SIG_IGN);
+
+  // Open the database (recovers every owned bucket).
+  const auto open_started = std::chrono::steady_clock::now();
+  sierra::DatabaseBuilder builder;
+  builder.partition_count(config.partition.count)
+      .total_buckets(config.bucket.count)
+      .bucket_ids(
+          std::vector<sierra::BucketId>(config.owned_buckets.begin(), config.owned_buckets.end()))
+      .segment_size(config.segment.size_bytes)
+      .reader_threads(config.threads.read)
+      .writer_threads(config.threads.write)
+      .flush_interval_duration(std::chrono::milliseconds(config.sync.interval_ms))
+      .flush_interval_events(static_cast<uint32_t>(config.sync.max_batch_size))
+      .log_sink(engine_log);
+  auto db = builder.open(config.dir);
+  if (!db) {
+    spdlog::error("cannot open database in {}: {}", config.dir, db.error().to_string());
+    return 1;
+  }
+  {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - open_started)
+                        .count();
+    uint64_t events = 0;
+    unsigned partitions = 0;
+    for (uint16_t p = 0; p < config.partition.count; ++p) {
+      if (!(*db)->owns_partition(p)) continue;
+      auto seq = (*db)->get_partition_sequence(p);
+      if (seq && *seq) {
+        events += **seq + 1;
+        ++partitions;
+      }
+    }
+    spdlog::info("database recovered in {} ms: {} buckets, {} events in {} partitions", ms,
+                 config.owned_buckets.size(), events, partitions);
+  }
+
+  // Signals are watched from the start so that a signal during start-up also stops cleanly.
+  asio::io_context signals_io;
+  asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+  int received = 0;
+  signals.async_wait([&received](const asio::error_code& ec, int sig) {
+    if (!ec) received = sig;
+  });
+
+  auto server = sierra::server::Server::start(config, *db);
+  if (!server) {
+    spdlog::error("{}", server.error());
+    (*db)->close();
+    return 1;
+  }
+  db->reset();  // owned by the server from now on
+
+  spdlog::info(
+      "sierradb {} ready to receive connections on {} (dir {}, {} partitions, {} buckets, "
+      "segment size {}, node id {})",
+      SIERRA_VERSION, (*server)->address(), config.dir, config.partition.count, config.bucket.count,
+      human_bytes(config.segment.size_bytes), (*server)->context().peer_id);
+
+  signals_io.run();  // until SIGINT / SIGTERM
+  spdlog::info("received {}, shutting down", received == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->stop();
+  server->reset();
+  spdlog::info("goodbye :)");
+  spdlog::shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fatal: %s\n", e.what());
+    return 1;
+  }
+}

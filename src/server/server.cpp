@@ -1,0 +1,290 @@
+#include "server/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <asio.hpp>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <span>
+#include <sstream>
+
+#include "engine/file.hpp"
+#include "engine/ids.hpp"
+#include "server/connection.hpp"
+
+namespace sierra::server {
+
+namespace {
+
+constexpr std::string_view kMaxClientsError = "-ERR max number of clients reached\r\n";
+
+// Runs read commands off the network threads.
+class ReadPool final : public ReadExecutor {
+ public:
+  explicit ReadPool(std::size_t threads) : pool_(threads) {}
+  ~ReadPool() override { stop(); }
+
+  void post(std::function<void()> job) override {
+    asio::post(pool_, [job = std::move(job)] {
+      try {
+        job();
+      } catch (const std::exception& e) {
+        spdlog::error("read job failed: {}", e.what());
+      } catch (...) {
+        spdlog::error("read job failed");
+      }
+    });
+  }
+
+  // Lets running jobs finish, discards queued ones, joins the threads. Idempotent.
+  void stop() {
+    pool_.stop();
+    pool_.join();
+  }
+
+ private:
+  asio::thread_pool pool_;
+};
+
+std::string format_address(const asio::ip::address& addr, uint16_t port) {
+  if (addr.is_v6()) return "[" + addr.to_string() + "]:" + std::to_string(port);
+  return addr.to_string() + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+std::expected<std::string, std::string> load_or_create_node_id(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path path = fs::path(dir) / "node_id";
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto id = Uuid::parse(text.str())) return id->to_string();
+    spdlog::warn("{} does not hold a UUID; writing a new node id", path.string());
+  }
+  fs::create_directories(dir, ec);
+  const std::string id = uuid_v4().to_string();
+  const std::string content = id + "\n";
+  auto bytes = std::span(reinterpret_cast<const uint8_t*>(content.data()), content.size());
+  if (auto s = write_file_atomically(path, bytes); !s) {
+    return std::unexpected("cannot write " + path.string() + ": " + s.error().to_string());
+  }
+  return id;
+}
+
+class ServerImpl {
+ public:
+  // Declared first: connections (destroyed with io below) refer to these.
+  ServerContext ctx;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unordered_map<uint64_t, std::weak_ptr<Connection>> conns;
+  bool stopping = false;
+  bool stopped = false;
+
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::strand<asio::io_context::executor_type> accept_strand{asio::make_strand(io)};
+  asio::ip::tcp::acceptor acceptor{accept_strand};
+  asio::steady_timer retry_timer{accept_strand};
+  std::unique_ptr<ReadPool> reads;  // destroyed before io: its jobs may hold connections
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> next_id{1};
+  std::string address;
+
+  void accept();
+  void on_accept(asio::ip::tcp::socket socket);
+  void unregister(uint64_t id);
+  void stop();
+};
+
+void ServerImpl::accept() {
+  acceptor.async_accept(asio::make_strand(io),
+                        [this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+                          if (!acceptor.is_open()) return;
+                          if (ec) {
+                            if (ec == asio::error::operation_aborted) return;
+                            // E.g. EMFILE: retry shortly rather than spin.
+                            spdlog::warn("accept failed: {}", ec.message());
+                            retry_timer.expires_after(std::chrono::milliseconds(50));
+                            retry_timer.async_wait([this](const asio::error_code& tec) {
+                              if (!tec && acceptor.is_open()) accept();
+                            });
+                            return;
+                          }
+                          on_accept(std::move(socket));
+                          accept();
+                        });
+}
+
+void ServerImpl::on_accept(asio::ip::tcp::socket socket) {
+  asio::error_code ec;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  auto& stats = ctx.stats;
+  const uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
+  std::shared_ptr<Connection> conn;
+  {
+    std::lock_guard lock(mu);
+    if (stopping || conns.size() >= ctx.config.limits.max_clients) {
+      stats.rejected_connections.fetch_add(1, std::memory_order_relaxed);
+      auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+      asio::async_write(*s, asio::buffer(kMaxClientsError.data(), kMaxClientsError.size()),
+                        [s](const asio::error_code&, std::size_t) {
+                          asio::error_code ignored;
+                          s->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+                          s->close(ignored);
+                        });
+      return;
+    }
+    stats.connections_received.fetch_add(1, std::memory_order_relaxed);
+    stats.connected_clients.fetch_add(1, std::memory_order_relaxed);
+    conn = std::make_shared<Connection>(std::move(socket), ctx, id);
+    conns.emplace(id, conn);
+  }
+  conn->on_close([this, id] { unregister(id); });
+  conn->start();
+}
+
+void ServerImpl::unregister(uint64_t id) {
+  std::lock_guard lock(mu);
+  if (conns.erase(id) != 0) {
+    ctx.stats.connected_clients.fetch_sub(1, std::memory_order_relaxed);
+  }
+  cv.notify_all();
+}
+
+void ServerImpl::stop() {
+  {
+    std::unique_lock lock(mu);
+    if (stopping) {
+      cv.wait(lock, [this] { return stopped; });
+      return;
+    }
+    stopping = true;
+  }
+  spdlog::info("shutting down: waiting for connections to finish");
+  asio::post(accept_strand, [this] {
+    asio::error_code ec;
+    acceptor.close(ec);
+    retry_timer.cancel();
+  });
+
+  auto snapshot = [this] {
+    std::vector<std::shared_ptr<Connection>> live;
+    std::lock_guard lock(mu);
+    for (auto& [id, weak] : conns) {
+      if (auto c = weak.lock()) live.push_back(std::move(c));
+    }
+    return live;
+  };
+  for (auto& c : snapshot()) c->shutdown();
+  {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, Server::kDrainTimeout, [this] { return conns.empty(); })) {
+      spdlog::warn("{} connection(s) still busy after {} ms; closing them", conns.size(),
+                   Server::kDrainTimeout.count());
+    }
+  }
+  for (auto& c : snapshot()) c->force_close();
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(1), [this] { return conns.empty(); });
+  }
+
+  if (reads) reads->stop();
+  work.reset();
+  io.stop();
+  for (auto& t : threads) {
+    if (t.joinable()) t.join();
+  }
+  if (ctx.db) ctx.db->close();
+
+  std::lock_guard lock(mu);
+  stopped = true;
+  cv.notify_all();
+}
+
+// ------------------------------------------------------------------------------------ Server
+
+Server::Server(std::unique_ptr<ServerImpl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  stop();
+}
+
+std::expected<std::unique_ptr<Server>, std::string> Server::start(Config config,
+                                                                  std::shared_ptr<Database> db) {
+  auto impl = std::make_unique<ServerImpl>();
+  auto node_id = load_or_create_node_id(config.dir);
+  if (!node_id) return std::unexpected(node_id.error());
+
+  asio::error_code ec;
+  const asio::ip::address addr = asio::ip::make_address(config.network.client_host, ec);
+  if (ec) {
+    return std::unexpected("invalid client address '" + config.network.client_host +
+                           "': " + ec.message());
+  }
+  const asio::ip::tcp::endpoint endpoint(addr, config.network.client_port);
+  auto& acc = impl->acceptor;
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return std::unexpected("cannot listen on " + format_address(addr, config.network.client_port) +
+                           ": " + ec.message());
+  }
+  const uint16_t port = acc.local_endpoint(ec).port();
+  config.network.client_port = port;
+  impl->address = format_address(addr, port);
+
+  impl->reads = std::make_unique<ReadPool>(std::max<uint16_t>(config.threads.read, 1));
+  impl->ctx.config = std::move(config);
+  impl->ctx.db = std::move(db);
+  impl->ctx.reads = impl->reads.get();
+  impl->ctx.peer_id = std::move(*node_id);
+  impl->ctx.started = std::chrono::steady_clock::now();
+
+  impl->work.emplace(impl->io.get_executor());
+  ServerImpl* p = impl.get();
+  asio::post(p->accept_strand, [p] { p->accept(); });
+  const unsigned n = std::clamp(std::thread::hardware_concurrency(), 1u, 2u);
+  for (unsigned i = 0; i < n; ++i) {
+    p->threads.emplace_back([p] {
+      for (;;) {
+        try {
+          p->io.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("network thread: {}", e.what());
+        }
+      }
+    });
+  }
+  return std::make_unique<Server>(std::move(impl));
+}
+
+uint16_t Server::port() const {
+  return impl_->ctx.config.network.client_port;
+}
+std::string Server::address() const {
+  return impl_->address;
+}
+ServerContext& Server::context() {
+  return impl_->ctx;
+}
+void Server::stop() {
+  impl_->stop();
+}
+
+void Server::wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->cv.wait(lock, [this] { return impl_->stopped; });
+}
+
+}  // namespace sierra::server
