@@ -1,0 +1,1036 @@
+#include "server/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include <CLI/CLI.hpp>
+// The Debian package (3.3.0) ships <toml++/toml.h> and a compiled libtomlplusplus built with
+// exceptions; its CMake target adds -DTOML_HEADER_ONLY=0 -DTOML_SHARED_LIB=1. The no-exception
+// parse_result API is therefore not available; parse errors are caught below.
+#include <toml++/toml.h>
+
+#ifndef SIERRA_VERSION
+#define SIERRA_VERSION "0.0.0-dev"
+#endif
+
+extern char** environ;
+
+namespace sierra::server {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Known keys (everything a source may set, except the file-only `nodes`).
+
+constexpr std::string_view kKeys[] = {
+    "dir",
+    "append.strict_versioning",
+    "bucket.count",
+    "bucket.ids",
+    "cache.capacity_bytes",
+    "heartbeat.interval_ms",
+    "heartbeat.timeout_ms",
+    "network.cluster_enabled",
+    "network.cluster_address",
+    "network.client_address",
+    "network.mdns",
+    "node.count",
+    "node.index",
+    "partition.count",
+    "partition.ids",
+    "replication.factor",
+    "replication.buffer_size",
+    "replication.buffer_timeout_ms",
+    "replication.catchup_timeout_ms",
+    "segment.size_bytes",
+    "segment.compression",
+    "sync.interval_ms",
+    "sync.idle_interval_ms",
+    "sync.max_batch_size",
+    "sync.min_bytes",
+    "threads.read",
+    "threads.write",
+    "limits.max_clients",
+    "limits.max_bulk_bytes",
+    "limits.max_array_len",
+    "limits.max_pending_reply_bytes",
+    "log.level",
+};
+
+bool is_known_key(std::string_view key) {
+  return std::find(std::begin(kKeys), std::end(kKeys), key) != std::end(kKeys);
+}
+
+// SIERRA_NETWORK__CLIENT_ADDRESS for network.client_address (with the default separator).
+std::string env_name(std::string_view key, std::string_view separator = "__") {
+  std::string out = "SIERRA_";
+  for (char c : key) {
+    if (c == '.') {
+      out += separator;
+    } else {
+      out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw values, as a source provides them, before conversion.
+
+enum class VType { Text, Bool, Integer, Float, String, Array, Table, Other };
+
+struct Value {
+  VType type = VType::Text;
+  std::string text;  // Text (CLI/env, to be parsed) or String (TOML)
+  bool boolean = false;
+  int64_t integer = 0;
+  double floating = 0;
+  std::vector<Value> items;  // Array
+  std::string origin;        // "--partitions", "env SIERRA_DIR", "file x.toml", ...
+};
+
+using Layer = std::map<std::string, Value, std::less<>>;
+
+Value text_value(std::string text, std::string origin) {
+  Value v;
+  v.type = VType::Text;
+  v.text = std::move(text);
+  v.origin = std::move(origin);
+  return v;
+}
+
+std::string_view type_name(VType t) {
+  switch (t) {
+    case VType::Text:
+    case VType::String:
+      return "a string";
+    case VType::Bool:
+      return "a boolean";
+    case VType::Integer:
+      return "an integer";
+    case VType::Float:
+      return "a float";
+    case VType::Array:
+      return "an array";
+    case VType::Table:
+      return "a table";
+    case VType::Other:
+      return "a date/time";
+  }
+  return "a value";
+}
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      out += '?';  // keep the message on one line
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string show(const Value& v) {
+  switch (v.type) {
+    case VType::Text:
+    case VType::String:
+      return quote(v.text);
+    case VType::Bool:
+      return v.boolean ? "true" : "false";
+    case VType::Integer:
+      return std::to_string(v.integer);
+    case VType::Float: {
+      std::ostringstream s;
+      s << v.floating;
+      return s.str();
+    }
+    case VType::Array: {
+      std::string out = "[";
+      for (size_t i = 0; i < v.items.size(); ++i) {
+        if (i) out += ", ";
+        out += show(v.items[i]);
+      }
+      return out + "]";
+    }
+    case VType::Table:
+      return "{...}";
+    case VType::Other:
+      return "<date/time>";
+  }
+  return "?";
+}
+
+Value from_toml(const toml::node& n, const std::string& origin) {
+  Value v;
+  v.origin = origin;
+  switch (n.type()) {
+    case toml::node_type::string:
+      v.type = VType::String;
+      v.text = n.as_string()->get();
+      break;
+    case toml::node_type::integer:
+      v.type = VType::Integer;
+      v.integer = n.as_integer()->get();
+      break;
+    case toml::node_type::floating_point:
+      v.type = VType::Float;
+      v.floating = n.as_floating_point()->get();
+      break;
+    case toml::node_type::boolean:
+      v.type = VType::Bool;
+      v.boolean = n.as_boolean()->get();
+      break;
+    case toml::node_type::array:
+      v.type = VType::Array;
+      for (const toml::node& item : *n.as_array()) v.items.push_back(from_toml(item, origin));
+      break;
+    case toml::node_type::table:
+      v.type = VType::Table;
+      break;
+    default:
+      v.type = VType::Other;
+      break;
+  }
+  return v;
+}
+
+// Flattens a TOML table to dotted keys. A known key is taken as a leaf whatever its type (so a
+// table where a number belongs is a type error, not an unknown key).
+void flatten(const toml::table& table, const std::string& prefix, const std::string& origin,
+             Layer& out, std::vector<std::string>& unknown) {
+  for (auto&& [k, node] : table) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (is_known_key(key)) {
+      out[key] = from_toml(node, origin);
+    } else if (const toml::table* sub = node.as_table()) {
+      flatten(*sub, key, origin, out, unknown);
+    } else {
+      unknown.push_back(std::move(key));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+ConfigError error_for(std::string_view key, std::string_view reason, std::string_view origin) {
+  std::string msg = "config error: ";
+  msg += key;
+  msg += ": ";
+  msg += reason;
+  if (!origin.empty()) {
+    msg += " [";
+    msg += origin;
+    msg += "]";
+  }
+  return ConfigError{2, std::move(msg)};
+}
+
+std::string trim(std::string_view s) {
+  size_t b = 0;
+  size_t e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// `open_max`: max is only the type's limit, so a value below min reads "must be at least".
+std::string range_reason(uint64_t min, uint64_t max, bool open_max, bool too_small,
+                         std::string_view got) {
+  std::string r;
+  if (!open_max) {
+    r = "must be between " + std::to_string(min) + " and " + std::to_string(max);
+  } else if (too_small) {
+    r = "must be at least " + std::to_string(min);
+  } else {
+    r = "must be at most " + std::to_string(max);
+  }
+  r += " (got ";
+  r += got;
+  r += ")";
+  return r;
+}
+
+// Integer in [min, max]; the error reason (without key) on failure.
+std::expected<uint64_t, std::string> to_uint(const Value& v, uint64_t min, uint64_t max,
+                                             bool open_max = false) {
+  uint64_t n = 0;
+  if (v.type == VType::Text) {
+    std::string t = trim(v.text);
+    if (!t.empty() && t[0] == '-' && t.size() > 1 &&
+        std::all_of(t.begin() + 1, t.end(), [](unsigned char c) { return std::isdigit(c); })) {
+      return std::unexpected(range_reason(min, max, open_max, true, t));
+    }
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+    if (t.empty() || ec == std::errc::invalid_argument || ptr != t.data() + t.size()) {
+      return std::unexpected("expected a non-negative integer (got " + quote(v.text) + ")");
+    }
+    if (ec == std::errc::result_out_of_range) {
+      return std::unexpected(range_reason(min, max, open_max, false, t));
+    }
+  } else if (v.type == VType::Integer) {
+    if (v.integer < 0) {
+      return std::unexpected(range_reason(min, max, open_max, true, std::to_string(v.integer)));
+    }
+    n = static_cast<uint64_t>(v.integer);
+  } else {
+    return std::unexpected("expected an integer, got " + std::string(type_name(v.type)) + " (" +
+                           show(v) + ")");
+  }
+  if (n < min || n > max) {
+    return std::unexpected(range_reason(min, max, open_max, n < min, std::to_string(n)));
+  }
+  return n;
+}
+
+std::expected<bool, std::string> to_bool(const Value& v) {
+  if (v.type == VType::Bool) return v.boolean;
+  if (v.type == VType::Text) {
+    std::string t = lower(trim(v.text));
+    if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
+    if (t == "false" || t == "0" || t == "no" || t == "off") return false;
+    return std::unexpected("expected true or false (got " + quote(v.text) + ")");
+  }
+  return std::unexpected("expected a boolean, got " + std::string(type_name(v.type)) + " (" +
+                         show(v) + ")");
+}
+
+std::expected<std::string, std::string> to_string_value(const Value& v) {
+  if (v.type == VType::Text || v.type == VType::String) return v.text;
+  return std::unexpected("expected a string, got " + std::string(type_name(v.type)) + " (" +
+                         show(v) + ")");
+}
+
+// A list of u16: a TOML array of integers, or comma-separated text ("0,1,2" or "[0, 1, 2]").
+std::expected<std::vector<uint16_t>, std::string> to_u16_list(const Value& v) {
+  std::vector<Value> items;
+  if (v.type == VType::Array) {
+    items = v.items;
+  } else if (v.type == VType::Text) {
+    std::string t = trim(v.text);
+    if (t.size() >= 2 && t.front() == '[' && t.back() == ']') t = trim(t.substr(1, t.size() - 2));
+    if (!t.empty()) {
+      size_t start = 0;
+      while (true) {
+        size_t comma = t.find(',', start);
+        items.push_back(text_value(t.substr(start, comma - start), v.origin));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+  } else {
+    return std::unexpected("expected a list of integers, got " + std::string(type_name(v.type)) +
+                           " (" + show(v) + ")");
+  }
+  std::vector<uint16_t> out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto n = to_uint(items[i], 0, 65535);
+    if (!n) return std::unexpected("element " + std::to_string(i) + ": " + n.error());
+    out.push_back(static_cast<uint16_t>(*n));
+  }
+  return out;
+}
+
+// Reads typed values out of the merged layer; remembers the first error and then does nothing.
+class Reader {
+ public:
+  explicit Reader(const Layer& merged) : merged_(merged) {}
+
+  const Value* find(std::string_view key) const {
+    auto it = merged_.find(key);
+    return it == merged_.end() ? nullptr : &it->second;
+  }
+  bool has(std::string_view key) const { return find(key) != nullptr; }
+
+  template <class T>
+  void uint(std::string_view key, T& out, uint64_t min = 0,
+            std::optional<uint64_t> max = std::nullopt) {
+    if (error) return;
+    const Value* v = find(key);
+    if (!v) return;
+    auto n = to_uint(*v, min, max.value_or(std::numeric_limits<T>::max()), !max.has_value());
+    if (!n) return fail(key, n.error(), v->origin);
+    out = static_cast<T>(*n);
+  }
+
+  template <class T>
+  void opt_uint(std::string_view key, std::optional<T>& out, uint64_t min = 0,
+                std::optional<uint64_t> max = std::nullopt) {
+    if (error || !has(key)) return;
+    T value{};
+    uint(key, value, min, max);
+    if (!error) out = value;
+  }
+
+  void boolean(std::string_view key, bool& out) {
+    if (error) return;
+    const Value* v = find(key);
+    if (!v) return;
+    auto b = to_bool(*v);
+    if (!b) return fail(key, b.error(), v->origin);
+    out = *b;
+  }
+
+  void string(std::string_view key, std::string& out) {
+    if (error) return;
+    const Value* v = find(key);
+    if (!v) return;
+    auto s = to_string_value(*v);
+    if (!s) return fail(key, s.error(), v->origin);
+    out = std::move(*s);
+  }
+
+  void u16_list(std::string_view key, std::optional<std::vector<uint16_t>>& out) {
+    if (error) return;
+    const Value* v = find(key);
+    if (!v) return;
+    auto l = to_u16_list(*v);
+    if (!l) return fail(key, l.error(), v->origin);
+    out = std::move(*l);
+  }
+
+  std::string origin(std::string_view key) const {
+    const Value* v = find(key);
+    return v ? v->origin : std::string();
+  }
+
+  // Cross-field failure, attributed to `key` (and its source when a source set it).
+  void fail(std::string_view key, std::string_view reason) { fail(key, reason, origin(key)); }
+  void fail(std::string_view key, std::string_view reason, std::string_view origin) {
+    if (!error) error = error_for(key, reason, origin);
+  }
+
+  std::optional<ConfigError> error;
+
+ private:
+  const Layer& merged_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Individual value rules.
+
+// "ip:port" or "[ipv6]:port"; an IP literal (no host names), port 0..65535.
+std::expected<std::pair<std::string, uint16_t>, std::string> parse_socket_address(
+    std::string_view s) {
+  std::string host;
+  std::string_view port;
+  if (!s.empty() && s.front() == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return std::unexpected("expected host:port or [ipv6]:port (got " + quote(s) + ")");
+    }
+    host = std::string(s.substr(1, close - 1));
+    port = s.substr(close + 2);
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, host.c_str(), &a6) != 1) {
+      return std::unexpected("not an IPv6 address: " + quote(host) + " (got " + quote(s) + ")");
+    }
+  } else {
+    size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) {
+      return std::unexpected("expected host:port (got " + quote(s) + ")");
+    }
+    host = std::string(s.substr(0, colon));
+    port = s.substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      return std::unexpected("an IPv6 address must be in brackets, e.g. [::1]:9090 (got " +
+                             quote(s) + ")");
+    }
+    in_addr a4{};
+    if (inet_pton(AF_INET, host.c_str(), &a4) != 1) {
+      return std::unexpected("host must be an IP address such as 0.0.0.0 or 127.0.0.1 (got " +
+                             quote(s) + ")");
+    }
+  }
+  uint32_t p = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p > 65535) {
+    return std::unexpected("port must be a number 0..65535 (got " + quote(s) + ")");
+  }
+  return std::pair{host, static_cast<uint16_t>(p)};
+}
+
+std::optional<LogLevel> parse_log_level(std::string_view s) {
+  std::string l = lower(trim(s));
+  if (l == "trace") return LogLevel::Trace;
+  if (l == "debug") return LogLevel::Debug;
+  if (l == "info") return LogLevel::Info;
+  if (l == "warn" || l == "warning") return LogLevel::Warn;
+  if (l == "error") return LogLevel::Error;
+  return std::nullopt;
+}
+
+template <class T>
+std::string join(const std::vector<T>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ",";
+    out += std::to_string(v[i]);
+  }
+  return out + "]";
+}
+
+// Returns the index of the first value seen twice, if any.
+std::optional<uint16_t> first_duplicate(const std::vector<uint16_t>& v) {
+  std::set<uint16_t> seen;
+  for (uint16_t x : v) {
+    if (!seen.insert(x).second) return x;
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources.
+
+struct CliFlag {
+  const char* spec;  // CLI11 names
+  const char* name;  // shown as the origin
+  const char* key;   // config key ("" for --config)
+  const char* type;  // shown in --help
+  const char* help;
+};
+
+constexpr CliFlag kCliFlags[] = {
+    {"-d,--dir", "--dir", "dir", "PATH", "Data directory (dir) [default: ./data]"},
+    {"--client-address", "--client-address", "network.client_address", "IP:PORT",
+     "Client listen address ip:port (network.client_address) [default: 0.0.0.0:9090]"},
+    {"--cluster-address", "--cluster-address", "network.cluster_address", "MULTIADDR",
+     "Cluster multiaddr (network.cluster_address), cluster only"},
+    {"-c,--config", "--config", "", "FILE",
+     "TOML config file [default: ./sierra.toml, then $XDG_CONFIG_HOME/sierradb/sierra.toml]"},
+    {"-l,--log-level,--log", "--log-level", "log.level", "LEVEL",
+     "Log level: trace|debug|info|warn|error (log.level) [default: info]"},
+    {"--partitions", "--partitions", "partition.count", "N",
+     "Number of partitions, fixed per data dir (partition.count) [default: 32]"},
+    {"--buckets", "--buckets", "bucket.count", "N",
+     "Number of buckets, fixed per data dir (bucket.count) [default: 4]"},
+    {"--segment-size", "--segment-size", "segment.size_bytes", "BYTES",
+     "Segment file size in bytes (segment.size_bytes) [default: 268435456]"},
+    {"--strict-versioning", "--strict-versioning", "append.strict_versioning", "BOOL",
+     "true|false (append.strict_versioning) [default: true]"},
+    {"-n,--node-count", "--node-count", "node.count", "N",
+     "Number of nodes (node.count) [default: 1]"},
+    {"-i,--node-index", "--node-index", "node.index", "N",
+     "Index of this node (node.index) [default: 0]"},
+    {"--mdns", "--mdns", "network.mdns", "BOOL", "true|false (network.mdns), cluster only"},
+};
+
+struct CliResult {
+  Layer layer;
+  std::optional<std::string> config_path;
+};
+
+std::expected<CliResult, ConfigError> parse_cli(int argc, const char* const* argv) {
+  CLI::App app{"SierraDB: an event store speaking RESP3.", "sierradb"};
+  app.set_version_flag("-V,--version", std::string("sierradb ") + SIERRA_VERSION,
+                       "Print version and exit");
+  app.set_help_flag("-h,--help", "Print help and exit");
+  app.footer(
+      "Every key can also be set in the config file (TOML) or the environment as\n"
+      "SIERRA_<KEY> with '__' for '.', e.g. SIERRA_NETWORK__CLIENT_ADDRESS=127.0.0.1:9090.\n"
+      "Precedence: flags > [[nodes]] entry > environment > file > defaults.\n"
+      "See docs/CONFIGURATION.md.");
+  std::vector<std::string> values(std::size(kCliFlags));
+  std::vector<CLI::Option*> options;
+  for (size_t i = 0; i < std::size(kCliFlags); ++i) {
+    options.push_back(app.add_option(kCliFlags[i].spec, values[i], kCliFlags[i].help)
+                          ->type_name(kCliFlags[i].type));
+  }
+
+  const char* fallback[] = {"sierradb", nullptr};
+  if (argc <= 0 || argv == nullptr) {
+    argc = 1;
+    argv = fallback;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return std::unexpected(ConfigError{0, trim(app.help())});
+  } catch (const CLI::CallForAllHelp&) {
+    return std::unexpected(ConfigError{0, trim(app.help())});
+  } catch (const CLI::CallForVersion& e) {
+    return std::unexpected(ConfigError{0, e.what()});
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    return std::unexpected(
+        ConfigError{2, "config error: command line: " + trim(what) + " (see --help)"});
+  }
+
+  CliResult out;
+  for (size_t i = 0; i < std::size(kCliFlags); ++i) {
+    if (options[i]->count() == 0) continue;
+    if (std::string_view(kCliFlags[i].key).empty()) {
+      out.config_path = values[i];
+    } else {
+      out.layer[kCliFlags[i].key] = text_value(values[i], kCliFlags[i].name);
+    }
+  }
+  return out;
+}
+
+struct EnvResult {
+  Layer layer;
+  std::optional<std::string> config_path;
+};
+
+EnvResult read_env(const std::map<std::string, std::string>& env,
+                   std::vector<std::string>& warnings) {
+  EnvResult out;
+  for (const auto& [name, value] : env) {
+    if (!name.starts_with("SIERRA_") || value.empty()) continue;  // empty = unset
+    if (name == "SIERRA_CONFIG") {
+      out.config_path = value;
+      continue;
+    }
+    std::string key;
+    std::string_view rest = std::string_view(name).substr(7);
+    for (size_t i = 0; i < rest.size(); ++i) {
+      if (rest[i] == '_' && i + 1 < rest.size() && rest[i + 1] == '_') {
+        key += '.';
+        ++i;
+      } else {
+        key += static_cast<char>(std::tolower(static_cast<unsigned char>(rest[i])));
+      }
+    }
+    if (is_known_key(key)) {
+      out.layer[key] = text_value(value, "env " + name);
+      continue;
+    }
+    std::string warning = "ignoring unknown environment variable " + name;
+    // Upstream documents single-underscore names that never worked (PROTOCOL §8.2): suggest.
+    for (std::string_view k : kKeys) {
+      if (env_name(k, "_") == name) {
+        warning += " (did you mean " + env_name(k) + "?)";
+        break;
+      }
+    }
+    warnings.push_back(std::move(warning));
+  }
+  return out;
+}
+
+struct FileResult {
+  Layer layer;
+  std::vector<Layer> nodes;  // flattened [[nodes]] entries
+  std::string path;          // "" if no file
+};
+
+std::expected<FileResult, ConfigError> read_file(const std::string& path,
+                                                 std::vector<std::string>& warnings) {
+  FileResult out;
+  out.path = path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return std::unexpected(
+        ConfigError{2, "config error: config file " + quote(path) + ": cannot be read (" +
+                           std::error_code(errno, std::generic_category()).message() + ")"});
+  }
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  toml::table root;
+  try {
+    root = toml::parse(content, path);
+  } catch (const toml::parse_error& e) {
+    std::string desc(e.description());
+    std::replace(desc.begin(), desc.end(), '\n', ' ');
+    const auto& b = e.source().begin;
+    return std::unexpected(ConfigError{2, "config error: " + path + ":" + std::to_string(b.line) +
+                                              ":" + std::to_string(b.column) + ": " + desc});
+  }
+
+  const std::string origin = "file " + path;
+  std::vector<std::string> unknown;
+  if (const toml::node* nodes = root.get("nodes")) {
+    const toml::array* arr = nodes->as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      return std::unexpected(error_for("nodes",
+                                       "expected an array of tables ([[nodes]]), got " +
+                                           std::string(type_name(from_toml(*nodes, origin).type)),
+                                       origin));
+    }
+    for (size_t i = 0; i < arr->size(); ++i) {
+      const std::string node_origin = "nodes[" + std::to_string(i) + "] in " + path;
+      Layer layer;
+      std::vector<std::string> node_unknown;
+      flatten(*arr->get(i)->as_table(), "", node_origin, layer, node_unknown);
+      for (auto it = layer.begin(); it != layer.end();) {
+        if (it->first.starts_with("node.")) {
+          warnings.push_back("ignoring " + it->first + " in " + node_origin +
+                             " (node.count and node.index cannot be overridden per node)");
+          it = layer.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (const auto& k : node_unknown) {
+        warnings.push_back("ignoring unknown key " + k + " in " + node_origin);
+      }
+      out.nodes.push_back(std::move(layer));
+    }
+    root.erase("nodes");
+  }
+  flatten(root, "", origin, out.layer, unknown);
+  for (const auto& k : unknown) warnings.push_back("ignoring unknown key " + k + " in " + path);
+  return out;
+}
+
+// The file to read when no --config / SIERRA_CONFIG is given: first that exists, or "".
+std::string default_config_file(const std::map<std::string, std::string>& env) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file("sierra.toml", ec)) return "./sierra.toml";
+  std::filesystem::path xdg;
+  if (auto it = env.find("XDG_CONFIG_HOME"); it != env.end() && !it->second.empty()) {
+    xdg = it->second;
+  } else if (auto h = env.find("HOME"); h != env.end() && !h->second.empty()) {
+    xdg = std::filesystem::path(h->second) / ".config";
+  }
+  if (!xdg.empty()) {
+    auto p = xdg / "sierradb" / "sierra.toml";
+    if (std::filesystem::is_regular_file(p, ec)) return p.string();
+  }
+  return {};
+}
+
+// Highest precedence last.
+Layer merge(std::initializer_list<const Layer*> layers) {
+  Layer out;
+  for (const Layer* l : layers) {
+    for (const auto& [k, v] : *l) out[k] = v;
+  }
+  return out;
+}
+
+std::expected<Config, ConfigError> build(int argc, const char* const* argv,
+                                         const std::map<std::string, std::string>& env) {
+  Config cfg;
+  std::vector<std::string> warnings;
+
+  auto cli = parse_cli(argc, argv);
+  if (!cli) return std::unexpected(cli.error());
+  EnvResult envr = read_env(env, warnings);
+
+  FileResult file;
+  std::optional<std::string> explicit_path = cli->config_path ? cli->config_path : envr.config_path;
+  if (explicit_path && explicit_path->empty()) {
+    return std::unexpected(error_for("config", "empty path", cli->config_path ? "--config" : ""));
+  }
+  std::string path = explicit_path ? *explicit_path : default_config_file(env);
+  if (!path.empty()) {
+    auto f = read_file(path, warnings);
+    if (!f) return std::unexpected(f.error());
+    file = std::move(*f);
+  }
+
+  // node.count / node.index decide which [[nodes]] entry applies; they come from the sources
+  // other than the entries themselves.
+  Layer base = merge({&file.layer, &envr.layer, &cli->layer});
+  Reader pre(base);
+  std::optional<uint32_t> node_count;
+  std::optional<uint32_t> node_index;
+  pre.opt_uint("node.count", node_count, 1);
+  pre.opt_uint("node.index", node_index);
+  if (pre.error) return std::unexpected(*pre.error);
+  cfg.node.count =
+      node_count.value_or(file.nodes.empty() ? 1u : static_cast<uint32_t>(file.nodes.size()));
+  if (!node_index && cfg.node.count > 1) {
+    return std::unexpected(error_for("node.index",
+                                     "required when node.count > 1 (node.count is " +
+                                         std::to_string(cfg.node.count) + "); set --node-index",
+                                     ""));
+  }
+  cfg.node.index = node_index.value_or(0);
+  if (cfg.node.index >= cfg.node.count) {
+    return std::unexpected(error_for("node.index",
+                                     "must be less than node.count (" +
+                                         std::to_string(cfg.node.count) + ") (got " +
+                                         std::to_string(cfg.node.index) + ")",
+                                     pre.origin("node.index")));
+  }
+  Layer no_override;
+  const Layer* override_layer = &no_override;
+  if (!file.nodes.empty()) {
+    if (cfg.node.index >= file.nodes.size()) {
+      return std::unexpected(error_for("nodes",
+                                       "has " + std::to_string(file.nodes.size()) +
+                                           " entries, none for node.index " +
+                                           std::to_string(cfg.node.index),
+                                       "file " + file.path));
+    }
+    override_layer = &file.nodes[cfg.node.index];
+  }
+
+  Layer merged = merge({&file.layer, &envr.layer, override_layer, &cli->layer});
+  Reader r(merged);
+
+  r.string("dir", cfg.dir);
+  if (!r.error && trim(cfg.dir).empty()) r.fail("dir", "must not be empty");
+  r.boolean("append.strict_versioning", cfg.append.strict_versioning);
+
+  r.uint("partition.count", cfg.partition.count, 1, 65535);
+  r.uint("bucket.count", cfg.bucket.count, 1, 65535);
+  r.u16_list("bucket.ids", cfg.bucket.ids);
+  r.u16_list("partition.ids", cfg.partition.ids);
+  r.uint("cache.capacity_bytes", cfg.cache.capacity_bytes);
+  r.uint("heartbeat.interval_ms", cfg.heartbeat.interval_ms, 1);
+  r.uint("heartbeat.timeout_ms", cfg.heartbeat.timeout_ms, 1);
+
+  r.boolean("network.cluster_enabled", cfg.network.cluster_enabled);
+  r.string("network.cluster_address", cfg.network.cluster_address);
+  r.string("network.client_address", cfg.network.client_address);
+  r.boolean("network.mdns", cfg.network.mdns);
+
+  std::optional<uint8_t> factor;
+  r.opt_uint("replication.factor", factor, 1, 255);
+  r.uint("replication.buffer_size", cfg.replication.buffer_size, 1);
+  r.uint("replication.buffer_timeout_ms", cfg.replication.buffer_timeout_ms, 1);
+  r.uint("replication.catchup_timeout_ms", cfg.replication.catchup_timeout_ms, 1);
+
+  r.uint("segment.size_bytes", cfg.segment.size_bytes, 128 * kKiB, 10 * kGiB);
+  r.boolean("segment.compression", cfg.segment.compression);
+
+  std::optional<uint64_t> idle;
+  r.uint("sync.interval_ms", cfg.sync.interval_ms, 0, 10000);
+  r.opt_uint("sync.idle_interval_ms", idle, 0, 60000);
+  r.uint("sync.max_batch_size", cfg.sync.max_batch_size, 1, 1000000);
+  r.uint("sync.min_bytes", cfg.sync.min_bytes);
+
+  std::optional<uint16_t> threads_read;
+  std::optional<uint16_t> threads_write;
+  r.opt_uint("threads.read", threads_read, 1, 1024);
+  r.opt_uint("threads.write", threads_write, 1, 1024);
+
+  uint64_t max_bulk = 512 * kMiB;
+  r.uint("limits.max_clients", cfg.limits.max_clients, 1, 1000000);
+  r.uint("limits.max_bulk_bytes", max_bulk, 1);
+  r.uint("limits.max_array_len", cfg.limits.max_array_len, 1);
+  r.uint("limits.max_pending_reply_bytes", cfg.limits.max_pending_reply_bytes, 64 * kKiB);
+
+  if (!r.error && r.has("log.level")) {
+    std::string level;
+    r.string("log.level", level);
+    if (!r.error) {
+      auto l = parse_log_level(level);
+      if (!l) {
+        r.fail("log.level",
+               "must be one of trace, debug, info, warn, error (got " + quote(level) + ")");
+      } else {
+        cfg.log.level = *l;
+      }
+    }
+  }
+  if (r.error) return std::unexpected(*r.error);
+
+  // ---- cross-field rules ----
+  if (auto a = parse_socket_address(cfg.network.client_address); !a) {
+    r.fail("network.client_address", a.error());
+  } else {
+    cfg.network.client_host = a->first;
+    cfg.network.client_port = a->second;
+  }
+  if (!cfg.network.cluster_address.starts_with("/")) {
+    r.fail("network.cluster_address", "must be a multiaddr such as /ip4/0.0.0.0/tcp/0 (got " +
+                                          quote(cfg.network.cluster_address) + ")");
+  }
+  if (cfg.heartbeat.timeout_ms <= cfg.heartbeat.interval_ms) {
+    r.fail("heartbeat.timeout_ms", "must be greater than heartbeat.interval_ms (" +
+                                       std::to_string(cfg.heartbeat.interval_ms) + ") (got " +
+                                       std::to_string(cfg.heartbeat.timeout_ms) + ")");
+  }
+  if (!cfg.network.cluster_enabled && cfg.node.count != 1) {
+    r.fail("node.count", "must be 1 when network.cluster_enabled is false (got " +
+                             std::to_string(cfg.node.count) + ")");
+  }
+  if (cfg.bucket.count > cfg.partition.count) {
+    r.fail("bucket.count", "must not exceed partition.count (" +
+                               std::to_string(cfg.partition.count) + ") (got " +
+                               std::to_string(cfg.bucket.count) + ")");
+  }
+  if (cfg.partition.count < cfg.node.count) {
+    r.fail("partition.count", "must be at least node.count (" + std::to_string(cfg.node.count) +
+                                  ") (got " + std::to_string(cfg.partition.count) + ")");
+  }
+  cfg.replication.factor =
+      factor.value_or(static_cast<uint8_t>(std::clamp<uint32_t>(cfg.node.count, 1, 3)));
+  if (cfg.replication.factor > cfg.node.count) {
+    r.fail("replication.factor", "must not exceed node.count (" + std::to_string(cfg.node.count) +
+                                     ") (got " + std::to_string(cfg.replication.factor) + ")");
+  }
+  if (cfg.bucket.ids) {
+    const auto& ids = *cfg.bucket.ids;
+    if (ids.empty()) r.fail("bucket.ids", "must not be empty when set");
+    if (auto d = first_duplicate(ids)) {
+      r.fail("bucket.ids", "duplicate bucket " + std::to_string(*d) + " (got " + join(ids) + ")");
+    }
+    for (uint16_t id : ids) {
+      if (id >= cfg.bucket.count) {
+        r.fail("bucket.ids", "bucket " + std::to_string(id) + " is not less than bucket.count (" +
+                                 std::to_string(cfg.bucket.count) + ") (got " + join(ids) + ")");
+      }
+    }
+  }
+  if (cfg.partition.ids) {
+    const auto& ids = *cfg.partition.ids;
+    if (auto d = first_duplicate(ids)) {
+      r.fail("partition.ids",
+             "duplicate partition " + std::to_string(*d) + " (got " + join(ids) + ")");
+    }
+    for (uint16_t id : ids) {
+      if (id >= cfg.partition.count) {
+        r.fail("partition.ids",
+               "partition " + std::to_string(id) + " is not less than partition.count (" +
+                   std::to_string(cfg.partition.count) + ") (got " + join(ids) + ")");
+      }
+    }
+  }
+  if (idle && *idle < cfg.sync.interval_ms) {
+    // Upstream rejects idle >= interval (inverted, PROTOCOL §11 row 19); the sane rule is this.
+    r.fail("sync.idle_interval_ms", "must be at least sync.interval_ms (" +
+                                        std::to_string(cfg.sync.interval_ms) + ") (got " +
+                                        std::to_string(*idle) + ")");
+  }
+  if (r.error) return std::unexpected(*r.error);
+
+  // ---- derived values ----
+  if (cfg.bucket.ids) {
+    cfg.owned_buckets = *cfg.bucket.ids;
+    std::sort(cfg.owned_buckets.begin(), cfg.owned_buckets.end());
+  } else {
+    cfg.owned_buckets =
+        assign_buckets(cfg.bucket.count, cfg.node.count, cfg.node.index, cfg.replication.factor);
+    if (cfg.owned_buckets.empty()) {
+      r.fail("bucket.count", "node " + std::to_string(cfg.node.index) +
+                                 " would own no bucket: bucket.count (" +
+                                 std::to_string(cfg.bucket.count) + ") < node.count (" +
+                                 std::to_string(cfg.node.count) + ")");
+      return std::unexpected(*r.error);
+    }
+  }
+  const auto owned = static_cast<uint16_t>(cfg.owned_buckets.size());
+  cfg.threads.write = threads_write.value_or(owned);
+  if (cfg.threads.write > owned || owned % cfg.threads.write != 0) {
+    r.fail("threads.write", "must divide the number of owned buckets (" + std::to_string(owned) +
+                                ") (got " + std::to_string(cfg.threads.write) + ")");
+    return std::unexpected(*r.error);
+  }
+  unsigned cores = std::thread::hardware_concurrency();
+  cfg.threads.read = threads_read.value_or(
+      static_cast<uint16_t>(std::clamp<unsigned>(2 * std::max(cores, 1u), 4, 32)));
+  cfg.sync.idle_interval_ms = idle.value_or(std::min<uint64_t>(10 * cfg.sync.interval_ms, 1000));
+  cfg.limits.max_bulk_bytes = std::min(max_bulk, cfg.segment.size_bytes);
+
+  cfg.config_file = file.path;
+  cfg.warnings = std::move(warnings);
+  return cfg;
+}
+
+}  // namespace
+
+std::string_view to_string(LogLevel level) {
+  switch (level) {
+    case LogLevel::Trace:
+      return "trace";
+    case LogLevel::Debug:
+      return "debug";
+    case LogLevel::Info:
+      return "info";
+    case LogLevel::Warn:
+      return "warn";
+    case LogLevel::Error:
+      return "error";
+  }
+  return "info";
+}
+
+std::vector<uint16_t> assign_buckets(uint16_t bucket_count, uint32_t node_count,
+                                     uint32_t node_index, uint32_t replication_factor) {
+  std::vector<uint16_t> out;
+  if (node_count == 0 || node_index >= node_count) return out;
+  const uint32_t base = bucket_count / node_count;
+  const uint32_t extra = bucket_count % node_count;
+  std::set<uint16_t> owned;
+  const uint32_t copies = std::clamp<uint32_t>(replication_factor, 1, node_count);
+  for (uint32_t k = 0; k < copies; ++k) {
+    // This node's own range, then the ranges of the copies-1 nodes before it (wrapping).
+    const uint32_t n = (node_index + node_count - k) % node_count;
+    const uint32_t start = n * base + std::min(n, extra);
+    const uint32_t len = base + (n < extra ? 1 : 0);
+    for (uint32_t b = start; b < start + len; ++b) owned.insert(static_cast<uint16_t>(b));
+  }
+  out.assign(owned.begin(), owned.end());
+  return out;
+}
+
+std::expected<Config, ConfigError> load_config(int argc, const char* const* argv,
+                                               const std::map<std::string, std::string>& env) {
+  try {
+    return build(argc, argv, env);
+  } catch (const std::exception& e) {
+    return std::unexpected(ConfigError{2, std::string("config error: ") + e.what()});
+  } catch (...) {
+    return std::unexpected(ConfigError{2, "config error: unexpected failure"});
+  }
+}
+
+std::map<std::string, std::string> capture_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view entry(*e);
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return out;
+}
+
+std::string describe(const Config& c) {
+  std::ostringstream s;
+  auto opt_list = [](const std::optional<std::vector<uint16_t>>& v) {
+    return v ? join(*v) : std::string("auto");
+  };
+  s << "dir=" << c.dir << " config_file=" << (c.config_file.empty() ? "none" : c.config_file)
+    << " network.client_address=" << c.network.client_address
+    << " append.strict_versioning=" << (c.append.strict_versioning ? "true" : "false")
+    << " partition.count=" << c.partition.count << " partition.ids=" << opt_list(c.partition.ids)
+    << " bucket.count=" << c.bucket.count << " bucket.ids=" << opt_list(c.bucket.ids)
+    << " owned_buckets=" << join(c.owned_buckets) << " segment.size_bytes=" << c.segment.size_bytes
+    << " segment.compression=" << (c.segment.compression ? "true" : "false")
+    << " cache.capacity_bytes=" << c.cache.capacity_bytes
+    << " sync.interval_ms=" << c.sync.interval_ms
+    << " sync.idle_interval_ms=" << c.sync.idle_interval_ms
+    << " sync.max_batch_size=" << c.sync.max_batch_size << " sync.min_bytes=" << c.sync.min_bytes
+    << " threads.read=" << c.threads.read << " threads.write=" << c.threads.write
+    << " node.count=" << c.node.count << " node.index=" << c.node.index
+    << " replication.factor=" << static_cast<unsigned>(c.replication.factor)
+    << " network.cluster_enabled=" << (c.network.cluster_enabled ? "true" : "false")
+    << " limits.max_clients=" << c.limits.max_clients
+    << " limits.max_bulk_bytes=" << c.limits.max_bulk_bytes
+    << " limits.max_array_len=" << c.limits.max_array_len
+    << " limits.max_pending_reply_bytes=" << c.limits.max_pending_reply_bytes
+    << " log.level=" << to_string(c.log.level);
+  return s.str();
+}
+
+}  // namespace sierra::server
