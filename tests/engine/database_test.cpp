@@ -1,0 +1,1168 @@
+// Database API tests: the seed unit tests of STORAGE.md §8.1, the HEAD tests of §8.2 (version
+// validation inside a batch, iterators across many segments, builder/meta.json), and the
+// product decisions of DECISIONS.md (read-your-writes, errors instead of aborts, header-only
+// reads, confirmations addressed by segment and offset, concurrent appends).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <future>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/database.hpp"
+#include "engine/database_test_util.hpp"
+#include "engine/segment/paths.hpp"
+
+namespace sierra {
+namespace {
+
+using namespace dbtest;
+namespace fs = std::filesystem;
+using EV = ExpectedVersion;
+
+class DatabaseTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<Database> open(DatabaseBuilder b = DatabaseBuilder()) {
+    auto db = b.open(dir_.path());
+    if (!db) {
+      ADD_FAILURE() << "open: " << db.error().to_string();
+      return nullptr;
+    }
+    return *db;
+  }
+  TempDir dir_;
+};
+
+// A random key, the partition it maps to (32 partitions), and events for it.
+struct Keyed {
+  Uuid key = uuid_v4();
+  PartitionId pid = pid_of(key);
+  NewEvent ev(std::string stream, EV e = EV::any(), std::string payload = "test payload") const {
+    return make_event(std::move(stream), e, key, std::move(payload));
+  }
+};
+
+// ------------------------------------------------------------------------ STORAGE §8.1
+
+TEST_F(DatabaseTest, OpenEchoesDirectory) {
+  auto db = Database::open(dir_.path());
+  ASSERT_TRUE(db) << db.error().to_string();
+  EXPECT_EQ((*db)->dir(), dir_.path());
+  EXPECT_EQ((*db)->partition_count(), 32);
+  EXPECT_EQ((*db)->total_buckets(), 4);
+  EXPECT_TRUE(fs::exists(dir_.path() / "buckets"));
+}
+
+TEST_F(DatabaseTest, BuilderWithAllOptionsOpens) {
+  auto db = DatabaseBuilder()
+                .segment_size(1'000'000)
+                .total_buckets(32)
+                .bucket_ids_from_range(0, 32)
+                .reader_threads(4)
+                .writer_threads(4)
+                .flush_interval_duration(std::chrono::milliseconds(50))
+                .flush_interval_events(500)
+                .open(dir_.path());
+  ASSERT_TRUE(db) << db.error().to_string();
+  EXPECT_EQ((*db)->total_buckets(), 32);
+  for (PartitionId p = 0; p < 32; ++p) EXPECT_TRUE((*db)->owns_partition(p));
+  // A lone append still completes (the 50 ms wait for company is an upper bound).
+  Keyed k;
+  auto r = append_one(**db, k.ev("s", EV::empty()));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->stream_versions, std::vector<uint64_t>{0});
+}
+
+TEST_F(DatabaseTest, SingleAppendEmptyGetsVersionZero) {
+  auto db = open();
+  Keyed k;
+  auto r = append_one(*db, k.ev("stream-1", EV::empty()));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->stream_versions, std::vector<uint64_t>{0});
+  EXPECT_EQ(r->partition_id, k.pid);
+  EXPECT_EQ(r->first_partition_sequence, 0u);
+  EXPECT_EQ(r->last_partition_sequence, 0u);
+  EXPECT_EQ(r->offsets.size(), 1u);
+  EXPECT_TRUE(transaction_id_is_single(r->transaction_id));
+}
+
+TEST_F(DatabaseTest, ThreeAppendsToOneStreamGetVersionsZeroOneTwo) {
+  auto db = open();
+  Keyed k;
+  const EV expected[] = {EV::empty(), EV::exact(0), EV::exact(1)};
+  for (uint64_t i = 0; i < 3; ++i) {
+    auto r = append_one(*db, k.ev("stream-1", expected[i]));
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->stream_versions, std::vector<uint64_t>{i});
+    EXPECT_EQ(r->first_partition_sequence, i);
+    EXPECT_EQ(r->log_position, i + 1) << "one bucket, consecutive log positions from 1";
+  }
+}
+
+TEST_F(DatabaseTest, OneTransactionTwoStreams) {
+  auto db = open();
+  Keyed k;
+  auto r = append_many(*db, {k.ev("stream-1", EV::empty()), k.ev("stream-2", EV::empty())});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->stream_versions, (std::vector<uint64_t>{0, 0}));
+  EXPECT_EQ(r->first_partition_sequence, 0u);
+  EXPECT_EQ(r->last_partition_sequence, 1u);
+  EXPECT_EQ(r->offsets.size(), 2u);
+  EXPECT_LT(r->offsets[0], r->offsets[1]);
+  EXPECT_FALSE(transaction_id_is_single(r->transaction_id));
+}
+
+TEST_F(DatabaseTest, ReadEventReturnsTheAppendedEvent) {
+  auto db = open();
+  Keyed k;
+  NewEvent e = k.ev("stream-1", EV::empty());
+  auto r = append_one(*db, e);
+  ASSERT_TRUE(r) << r.error().to_string();
+  auto got = db->read_event(k.pid, e.event_id);
+  ASSERT_TRUE(got) << got.error().to_string();
+  ASSERT_TRUE(got->has_value());
+  const EventRecord& ev = **got;
+  EXPECT_EQ(ev.event_id, e.event_id);
+  EXPECT_EQ(ev.partition_key, k.key);
+  EXPECT_EQ(ev.partition_id, k.pid);
+  EXPECT_EQ(ev.stream_id, "stream-1");
+  EXPECT_EQ(ev.event_name, "test_event");
+  EXPECT_EQ(ev.timestamp_ns, 12345678u);
+  EXPECT_EQ(ev.metadata, std::string("\x01\x02\x03", 3));
+  EXPECT_EQ(ev.payload, "test payload");
+  EXPECT_EQ(ev.partition_sequence, 0u);
+  EXPECT_EQ(ev.stream_version, 0u);
+  EXPECT_EQ(ev.confirmation_count, 0);
+  EXPECT_EQ(ev.tx.transaction_id, r->transaction_id);
+  EXPECT_EQ(ev.tx.log_position, r->log_position);
+  EXPECT_EQ(ev.offset, r->offsets[0]);
+
+  auto unknown = db->read_event(k.pid, new_event_id(partition_hash(k.key)));
+  ASSERT_TRUE(unknown) << unknown.error().to_string();
+  EXPECT_FALSE(unknown->has_value());
+  // The right id under another partition is not found there.
+  auto other = db->read_event(static_cast<PartitionId>((k.pid + 4) % 32), e.event_id);
+  ASSERT_TRUE(other) << other.error().to_string();
+  EXPECT_FALSE(other->has_value());
+}
+
+TEST_F(DatabaseTest, ReadPartitionFromSequence) {
+  auto db = open();
+  Keyed k;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(append_one(*db, k.ev("stream-" + std::to_string(i), EV::empty())));
+  }
+  auto all = scan_partition(*db, k.pid, 0);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(sequences(all), (std::vector<uint64_t>{0, 1, 2}));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(all[i].stream_id, "stream-" + std::to_string(i));
+  auto from1 = scan_partition(*db, k.pid, 1);
+  ASSERT_EQ(from1.size(), 2u);
+  EXPECT_EQ(from1[0].partition_sequence, 1u);
+  EXPECT_EQ(from1[1].partition_sequence, 2u);
+}
+
+TEST_F(DatabaseTest, LatestSequenceVersionAndStreamRead) {
+  auto db = open();
+  Keyed k;
+  for (uint64_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(append_one(*db, k.ev("stream-1", EV::from_next_version(i))));
+  }
+  auto seq = db->get_partition_sequence(k.pid);
+  ASSERT_TRUE(seq);
+  EXPECT_EQ(*seq, std::optional<uint64_t>(2));
+  auto ver = db->get_stream_version(k.pid, "stream-1");
+  ASSERT_TRUE(ver);
+  ASSERT_TRUE(ver->has_value());
+  EXPECT_EQ((*ver)->partition_key, k.key);
+  EXPECT_EQ((*ver)->version, 2u);
+  EXPECT_EQ(versions(scan_stream(*db, k.pid, "stream-1")), (std::vector<uint64_t>{0, 1, 2}));
+}
+
+TEST_F(DatabaseTest, ExpectedVersionChecks) {
+  auto db = open();
+  Keyed k;
+  ASSERT_TRUE(append_one(*db, k.ev("s", EV::empty())));
+  auto again = append_one(*db, k.ev("s", EV::empty()));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::WrongExpectedVersion);
+  auto wrong = append_one(*db, k.ev("s", EV::exact(1)));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, Errc::WrongExpectedVersion);
+  auto exists = append_one(*db, k.ev("s", EV::exists()));
+  ASSERT_TRUE(exists) << exists.error().to_string();
+  EXPECT_EQ(exists->stream_versions, std::vector<uint64_t>{1});
+  auto any_existing = append_one(*db, k.ev("s", EV::any()));
+  ASSERT_TRUE(any_existing);
+  EXPECT_EQ(any_existing->stream_versions, std::vector<uint64_t>{2});
+  auto any_new = append_one(*db, k.ev("t", EV::any()));
+  ASSERT_TRUE(any_new);
+  EXPECT_EQ(any_new->stream_versions, std::vector<uint64_t>{0});
+  auto exists_missing = append_one(*db, k.ev("u", EV::exists()));
+  ASSERT_FALSE(exists_missing);
+  EXPECT_EQ(exists_missing.error().code, Errc::WrongExpectedVersion);
+  auto exact_missing = append_one(*db, k.ev("u", EV::exact(0)));
+  ASSERT_FALSE(exact_missing);
+  EXPECT_EQ(exact_missing.error().code, Errc::WrongExpectedVersion);
+  // Failed appends consumed no sequence.
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), (std::vector<uint64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(*db->get_partition_sequence(k.pid), std::optional<uint64_t>(3));
+}
+
+TEST_F(DatabaseTest, NonexistentStreamAndUnusedPartitionYieldNothing) {
+  auto db = open();
+  Keyed k;
+  ASSERT_TRUE(append_one(*db, k.ev("s", EV::empty())));
+  EXPECT_TRUE(scan_stream(*db, k.pid, "nope").empty());
+  EXPECT_TRUE(scan_stream(*db, k.pid, "nope", 5, true).empty());
+  auto v = db->get_stream_version(k.pid, "nope");
+  ASSERT_TRUE(v);
+  EXPECT_FALSE(v->has_value());
+  // Partition 999 is not a partition of this database (32): reads answer nothing.
+  EXPECT_TRUE(scan_partition(*db, 999, 0).empty());
+  auto s = db->get_partition_sequence(999);
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(s->has_value());
+  auto e = db->read_event(999, uuid_v4());
+  ASSERT_TRUE(e);
+  EXPECT_FALSE(e->has_value());
+  // An unused valid partition too.
+  const PartitionId unused = static_cast<PartitionId>((k.pid + 1) % 32);
+  EXPECT_TRUE(scan_partition(*db, unused, 0).empty());
+  EXPECT_FALSE(db->get_partition_sequence(unused)->has_value());
+}
+
+TEST_F(DatabaseTest, OneAppendToEachOfFourPartitions) {
+  auto db = open();
+  std::map<PartitionId, Uuid> keys;
+  while (keys.size() < 4) {
+    Uuid k = uuid_v4();
+    if (pid_of(k) < 4) keys.emplace(pid_of(k), k);
+  }
+  for (const auto& [pid, key] : keys) {
+    auto r = db->append_events(pid, make_tx({make_event("s", EV::empty(), key)}));
+    ASSERT_TRUE(r) << r.error().to_string();
+  }
+  for (PartitionId p = 0; p < 4; ++p) {
+    auto s = db->get_partition_sequence(p);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(*s, std::optional<uint64_t>(0)) << "partition " << p;
+  }
+}
+
+TEST(DatabaseVersionHelpers, Identities) {
+  EXPECT_EQ(EV::from_next_version(0), EV::empty());
+  EXPECT_EQ(EV::from_next_version(5), EV::exact(4));
+  EXPECT_EQ(EV::empty().into_next_version(), std::optional<uint64_t>(0));
+  EXPECT_EQ(EV::exact(4).into_next_version(), std::optional<uint64_t>(5));
+  EXPECT_EQ(EV::any().into_next_version(), std::nullopt);
+  EXPECT_EQ(EV::exists().into_next_version(), std::nullopt);
+  EXPECT_EQ(EV::exact(UINT64_MAX).into_next_version(), std::nullopt);
+  for (uint64_t v : {0ull, 1ull, 77ull}) {
+    EXPECT_EQ(EV::from_next_version(v).into_next_version(), std::optional<uint64_t>(v));
+  }
+  EXPECT_EQ(CurrentVersion::empty().next(), 0u);
+  EXPECT_EQ(CurrentVersion::current(3).next(), 4u);
+  EXPECT_EQ(CurrentVersion::empty().as_expected(), EV::empty());
+  EXPECT_EQ(CurrentVersion::current(3).as_expected(), EV::exact(3));
+  CurrentVersion c = CurrentVersion::empty();
+  c += 0;
+  EXPECT_EQ(c, CurrentVersion::empty());
+  c += 1;
+  EXPECT_EQ(c, CurrentVersion::current(0));
+  c += 2;
+  EXPECT_EQ(c, CurrentVersion::current(2));
+  EXPECT_EQ(EV::any().to_string(), "any");
+  EXPECT_EQ(EV::exists().to_string(), "exists");
+  EXPECT_EQ(EV::empty().to_string(), "empty");
+  EXPECT_EQ(EV::exact(12).to_string(), "12");
+}
+
+// ------------------------------------------------------------------------ STORAGE §8.2
+
+// Version validation inside one batch (128 KiB segments).
+class DatabaseBatchValidation : public DatabaseTest {
+ protected:
+  void SetUp() override { db_ = open(DatabaseBuilder().segment_size(128 * 1024)); }
+  // Appends one transaction of `stream` events with the given expectations; returns the
+  // assigned versions (or the error).
+  Result<std::vector<uint64_t>> batch(const std::string& stream, std::vector<EV> exp) {
+    std::vector<NewEvent> evs;
+    for (const EV& e : exp) evs.push_back(k_.ev(stream, e));
+    auto r = append_many(*db_, std::move(evs));
+    if (!r) return std::unexpected(r.error());
+    return r->stream_versions;
+  }
+  // Tries `exp` in a fresh copy of the state: since a successful batch changes the state, each
+  // call below runs against a new stream whose prefix is written first.
+  std::shared_ptr<Database> db_;
+  Keyed k_;
+};
+
+TEST_F(DatabaseBatchValidation, OnEmptyStream) {
+  const std::vector<std::vector<EV>> ok = {{EV::any(), EV::any(), EV::any()},
+                                           {EV::empty(), EV::exists(), EV::exists()},
+                                           {EV::empty(), EV::exact(0), EV::exact(1)}};
+  int i = 0;
+  for (const auto& exp : ok) {
+    auto r = batch("a" + std::to_string(i++), exp);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(*r, (std::vector<uint64_t>{0, 1, 2}));
+  }
+  // Failing batches on an empty stream, and nothing of them is written.
+  const std::vector<std::vector<EV>> bad = {{EV::exists(), EV::any()},
+                                            {EV::exact(0), EV::any()},
+                                            {EV::empty(), EV::empty()},
+                                            {EV::any(), EV::exact(1)},
+                                            {EV::empty(), EV::exact(0), EV::exact(0)}};
+  for (const auto& exp : bad) {
+    auto r = batch("b", exp);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::WrongExpectedVersion);
+  }
+  EXPECT_TRUE(scan_stream(*db_, k_.pid, "b").empty());
+  EXPECT_FALSE(db_->get_stream_version(k_.pid, "b")->has_value());
+  EXPECT_EQ(scan_partition(*db_, k_.pid).size(), 9u);
+}
+
+TEST_F(DatabaseBatchValidation, AfterOneEvent) {
+  const std::vector<std::vector<EV>> ok = {{EV::any(), EV::any(), EV::any()},
+                                           {EV::exists(), EV::exists(), EV::exists()},
+                                           {EV::exact(0), EV::exact(1), EV::exact(2)}};
+  int i = 0;
+  for (const auto& exp : ok) {
+    const std::string s = "a" + std::to_string(i++);
+    ASSERT_TRUE(batch(s, {EV::empty()}));
+    auto r = batch(s, exp);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(*r, (std::vector<uint64_t>{1, 2, 3}));
+    EXPECT_EQ(versions(scan_stream(*db_, k_.pid, s)), (std::vector<uint64_t>{0, 1, 2, 3}));
+  }
+  ASSERT_TRUE(batch("b", {EV::empty()}));
+  for (const auto& exp : std::vector<std::vector<EV>>{{EV::empty(), EV::any()},
+                                                      {EV::exact(1), EV::exact(2)},
+                                                      {EV::exact(0), EV::exact(0)},
+                                                      {EV::any(), EV::empty()}}) {
+    auto r = batch("b", exp);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::WrongExpectedVersion);
+  }
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "b")), std::vector<uint64_t>{0});
+}
+
+TEST_F(DatabaseBatchValidation, InterleavedStreams) {
+  // A:Exact... on an empty A fails; build A at 0 first.
+  ASSERT_TRUE(batch("A", {EV::empty()}));
+  auto r = append_many(*db_,
+                       {k_.ev("A", EV::exact(0)), k_.ev("A", EV::exact(1)), k_.ev("B", EV::empty()),
+                        k_.ev("A", EV::exact(2)), k_.ev("A", EV::exact(3))});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->stream_versions, (std::vector<uint64_t>{1, 2, 0, 3, 4}));
+  // A at 4, B at 0.
+  EXPECT_EQ((*db_->get_stream_version(k_.pid, "A"))->version, 4u);
+  EXPECT_EQ((*db_->get_stream_version(k_.pid, "B"))->version, 0u);
+  auto a = batch("A", {EV::exact(4), EV::exact(5), EV::exact(6)});
+  ASSERT_TRUE(a) << a.error().to_string();
+  EXPECT_EQ(*a, (std::vector<uint64_t>{5, 6, 7}));
+  auto a2 = batch("A", {EV::any(), EV::any(), EV::any()});
+  ASSERT_TRUE(a2);
+  EXPECT_EQ(*a2, (std::vector<uint64_t>{8, 9, 10}));
+  auto a3 = batch("A", {EV::exists(), EV::exists(), EV::exists()});
+  ASSERT_TRUE(a3);
+  EXPECT_EQ(*a3, (std::vector<uint64_t>{11, 12, 13}));
+  auto b = batch("B", {EV::exact(0), EV::exact(1), EV::exact(2)});
+  ASSERT_TRUE(b) << b.error().to_string();
+  EXPECT_EQ(*b, (std::vector<uint64_t>{1, 2, 3}));
+  // Streams are independent inside one transaction.
+  auto mixed = append_many(
+      *db_, {k_.ev("A", EV::exact(13)), k_.ev("B", EV::exact(3)), k_.ev("C", EV::empty()),
+             k_.ev("B", EV::exact(4)), k_.ev("C", EV::exact(0))});
+  ASSERT_TRUE(mixed) << mixed.error().to_string();
+  EXPECT_EQ(mixed->stream_versions, (std::vector<uint64_t>{14, 4, 0, 5, 1}));
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "A")), iota_vec(0, 15));
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "B")), iota_vec(0, 6));
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "C")), iota_vec(0, 2));
+  // One failing event fails the whole transaction (nothing written).
+  auto bad = append_many(*db_, {k_.ev("A", EV::exact(14)), k_.ev("B", EV::exact(4))});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::WrongExpectedVersion);
+  EXPECT_EQ((*db_->get_stream_version(k_.pid, "A"))->version, 14u);
+}
+
+// Iterators with small segments forcing many rollovers: 1 bucket, 1 writer.
+class DatabaseIterators : public DatabaseTest {
+ protected:
+  void SetUp() override {
+    db_ = open(DatabaseBuilder()
+                   .segment_size(128 * 1024)
+                   .total_buckets(1)
+                   .writer_threads(1)
+                   .reader_threads(1));
+  }
+  // Appends `n` single events to `stream` (payload sized to make ~150 events per segment).
+  std::vector<AppendResult> fill(const std::string& stream, int n) {
+    std::vector<AppendResult> out;
+    for (int i = 0; i < n; ++i) {
+      auto r = append_one(*db_, k_.ev(stream, EV::any(), std::string(700, 'a' + i % 26)));
+      if (!r) {
+        ADD_FAILURE() << r.error().to_string();
+        break;
+      }
+      out.push_back(*r);
+    }
+    return out;
+  }
+  size_t segment_count() const {
+    auto ids = list_segment_ids(dir_.path(), 0);
+    return ids ? ids->size() : 0;
+  }
+  std::shared_ptr<Database> db_;
+  Keyed k_;
+};
+
+TEST_F(DatabaseIterators, SingleSegment) {
+  fill("s", 10);
+  EXPECT_EQ(segment_count(), 1u);
+  EXPECT_EQ(sequences(scan_partition(*db_, k_.pid)), iota_vec(0, 10));
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "s")), iota_vec(0, 10));
+  auto rev = versions(scan_stream(*db_, k_.pid, "s", 9, true));
+  EXPECT_EQ(rev, (std::vector<uint64_t>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}));
+}
+
+TEST_F(DatabaseIterators, ManyEventsAcrossSegments) {
+  auto results = fill("s", 1500);
+  ASSERT_EQ(results.size(), 1500u);
+  EXPECT_GE(segment_count(), 7u);
+  std::set<SegmentId> segs;
+  for (const auto& r : results) segs.insert(r.segment_id);
+  EXPECT_EQ(segs.size(), segment_count());
+  auto all = scan_partition(*db_, k_.pid);
+  ASSERT_EQ(sequences(all), iota_vec(0, 1500));
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].payload, std::string(700, static_cast<char>('a' + i % 26)));
+  }
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "s")), iota_vec(0, 1500));
+  auto rev = versions(scan_stream(*db_, k_.pid, "s", UINT64_MAX, true));
+  std::vector<uint64_t> expect_rev = iota_vec(0, 1500);
+  std::reverse(expect_rev.begin(), expect_rev.end());
+  EXPECT_EQ(rev, expect_rev);
+  // Same after reopen (closed segments then come from their index files).
+  db_->close();
+  db_.reset();
+  db_ = open(DatabaseBuilder().segment_size(128 * 1024).total_buckets(1).writer_threads(1));
+  ASSERT_TRUE(db_);
+  EXPECT_EQ(sequences(scan_partition(*db_, k_.pid)), iota_vec(0, 1500));
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "s")), iota_vec(0, 1500));
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "s", UINT64_MAX, true)), expect_rev);
+  // Every event by id, at the offset its append reported.
+  auto all2 = scan_partition(*db_, k_.pid);
+  ASSERT_EQ(all2.size(), results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    auto ev = db_->read_event(k_.pid, all2[i].event_id);
+    ASSERT_TRUE(ev) << ev.error().to_string();
+    ASSERT_TRUE(ev->has_value());
+    EXPECT_EQ((*ev)->offset, results[i].offsets[0]);
+    EXPECT_EQ((*ev)->partition_sequence, i);
+    EXPECT_EQ((*ev)->tx.transaction_id, results[i].transaction_id);
+  }
+}
+
+TEST_F(DatabaseIterators, StartFromMiddleAndBeyondEnd) {
+  fill("s", 20);
+  EXPECT_EQ(sequences(scan_partition(*db_, k_.pid, 10)), iota_vec(10, 20));
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "s", 10)), iota_vec(10, 20));
+  auto rev = versions(scan_stream(*db_, k_.pid, "s", 10, true));
+  EXPECT_EQ(rev, (std::vector<uint64_t>{10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0}));
+  EXPECT_TRUE(scan_partition(*db_, k_.pid, 20).empty());
+  EXPECT_TRUE(scan_partition(*db_, k_.pid, 1000).empty());
+  EXPECT_TRUE(scan_stream(*db_, k_.pid, "s", 20).empty());
+  EXPECT_TRUE(scan_stream(*db_, k_.pid, "s", UINT64_MAX).empty());
+  // Reverse from beyond the end starts at the latest version.
+  EXPECT_EQ(scan_stream(*db_, k_.pid, "s", 1000, true).size(), 20u);
+}
+
+TEST_F(DatabaseIterators, FromEveryStartAcrossSegments) {
+  fill("s", 400);
+  ASSERT_GE(segment_count(), 2u);
+  for (uint64_t from = 0; from <= 401; from += 7) {
+    const uint64_t lo = std::min<uint64_t>(from, 400);
+    EXPECT_EQ(sequences(scan_partition(*db_, k_.pid, from)), iota_vec(lo, 400)) << from;
+    EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "s", from)), iota_vec(lo, 400)) << from;
+    auto rev = versions(scan_stream(*db_, k_.pid, "s", from, true));
+    ASSERT_EQ(rev.size(), std::min<uint64_t>(from, 399) + 1) << from;
+    EXPECT_EQ(rev.front(), std::min<uint64_t>(from, 399));
+    EXPECT_EQ(rev.back(), 0u);
+  }
+}
+
+TEST_F(DatabaseIterators, NoGapsAcrossSegmentsLargeEvents) {
+  for (uint64_t i = 0; i < 100; ++i) {
+    auto r = append_one(*db_, k_.ev("s", EV::from_next_version(i), std::string(30'000, 'x')));
+    ASSERT_TRUE(r) << i << ": " << r.error().to_string();
+    EXPECT_EQ(r->first_partition_sequence, i);
+  }
+  EXPECT_GE(segment_count(), 25u);
+  auto all = scan_partition(*db_, k_.pid);
+  EXPECT_EQ(sequences(all), iota_vec(0, 100));
+  for (const auto& e : all) EXPECT_EQ(e.payload.size(), 30'000u);
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "s", 0)), iota_vec(0, 100));
+}
+
+TEST_F(DatabaseIterators, MixedSingleAndMultiEventTransactions) {
+  // 50 singles and 10 three-event transactions, interleaved.
+  std::vector<Uuid> txids;  // per sequence
+  for (int i = 0; i < 60; ++i) {
+    Result<AppendResult> r;
+    if (i % 6 == 5) {
+      r = append_many(*db_, {k_.ev("s", EV::any(), std::string(2000, 'm')),
+                             k_.ev("s", EV::any(), std::string(2000, 'm')),
+                             k_.ev("s", EV::any(), std::string(2000, 'm'))});
+    } else {
+      r = append_one(*db_, k_.ev("s", EV::any(), std::string(2000, 's')));
+    }
+    ASSERT_TRUE(r) << r.error().to_string();
+    for (uint64_t q = r->first_partition_sequence; q <= r->last_partition_sequence; ++q) {
+      txids.push_back(r->transaction_id);
+    }
+  }
+  ASSERT_EQ(txids.size(), 80u);
+  EXPECT_GE(segment_count(), 2u);
+  auto all = scan_partition(*db_, k_.pid);
+  ASSERT_EQ(sequences(all), iota_vec(0, 80));
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].tx.transaction_id, txids[i]);
+  EXPECT_EQ(versions(scan_stream(*db_, k_.pid, "s")), iota_vec(0, 80));
+  // Every start point, including ones inside a transaction.
+  for (uint64_t from = 0; from < 80; ++from) {
+    EXPECT_EQ(sequences(scan_partition(*db_, k_.pid, from)), iota_vec(from, 80));
+  }
+}
+
+TEST_F(DatabaseIterators, MultiStreamTransactionsAndOtherStreams) {
+  // Transactions with events of streams a, b and c; some have no event of "a".
+  uint64_t next_a = 0;
+  for (int i = 0; i < 120; ++i) {
+    std::vector<NewEvent> evs;
+    const std::string pad(1500, 'p');
+    if (i % 3 != 2) evs.push_back(k_.ev("a", EV::from_next_version(next_a++), pad));
+    evs.push_back(k_.ev("b", EV::any(), pad));
+    if (i % 2 == 0) evs.push_back(k_.ev("c", EV::any(), pad));
+    if (i % 3 == 0) evs.push_back(k_.ev("a", EV::exact(next_a++ - 1), pad));
+    auto r = append_many(*db_, std::move(evs));
+    ASSERT_TRUE(r) << i << ": " << r.error().to_string();
+  }
+  EXPECT_GE(segment_count(), 3u);
+  auto a = scan_stream(*db_, k_.pid, "a");
+  EXPECT_EQ(versions(a), iota_vec(0, next_a));
+  for (const auto& e : a) EXPECT_EQ(e.stream_id, "a");
+  auto b = scan_stream(*db_, k_.pid, "b");
+  EXPECT_EQ(versions(b), iota_vec(0, 120));
+  for (const auto& e : b) EXPECT_EQ(e.stream_id, "b");
+  auto c = scan_stream(*db_, k_.pid, "c");
+  EXPECT_EQ(versions(c), iota_vec(0, 60));
+  for (const auto& e : c) EXPECT_EQ(e.stream_id, "c");
+  auto rev = scan_stream(*db_, k_.pid, "a", UINT64_MAX, true);
+  ASSERT_EQ(rev.size(), next_a);
+  for (size_t i = 0; i < rev.size(); ++i) {
+    EXPECT_EQ(rev[i].stream_version, next_a - 1 - i);
+    EXPECT_EQ(rev[i].stream_id, "a");
+  }
+  const size_t total = next_a + 120 + 60;
+  EXPECT_EQ(sequences(scan_partition(*db_, k_.pid)), iota_vec(0, total));
+  // A stream of the same name in another partition (same bucket): never mixed in.
+  Keyed other;
+  while (other.pid == k_.pid) other = Keyed();
+  ASSERT_TRUE(append_one(*db_, other.ev("a", EV::empty(), "other")));
+  ASSERT_TRUE(append_one(*db_, other.ev("a", EV::exact(0), "other")));
+  auto a2 = scan_stream(*db_, k_.pid, "a");
+  EXPECT_EQ(versions(a2), iota_vec(0, next_a));
+  for (const auto& e : a2) EXPECT_EQ(e.partition_key, k_.key);
+  auto oa = scan_stream(*db_, other.pid, "a");
+  ASSERT_EQ(versions(oa), iota_vec(0, 2));
+  for (const auto& e : oa) EXPECT_EQ(e.payload, "other");
+  EXPECT_EQ(sequences(scan_partition(*db_, k_.pid)), iota_vec(0, total));
+}
+
+TEST_F(DatabaseIterators, IteratorSeesSnapshotWhileAppendsContinue) {
+  fill("s", 10);
+  auto pit = db_->read_partition(k_.pid, 0);
+  auto sit = db_->read_stream(k_.pid, "s", 0);
+  ASSERT_TRUE(pit && sit);
+  std::thread writer([&] { fill("s", 5); });
+  writer.join();
+  auto p = sequences(collect(std::move(*pit)));
+  auto s = versions(collect(std::move(*sit)));
+  ASSERT_GE(p.size(), 10u);
+  ASSERT_LE(p.size(), 15u);
+  EXPECT_EQ(p, iota_vec(0, p.size()));
+  ASSERT_GE(s.size(), 10u);
+  ASSERT_LE(s.size(), 15u);
+  EXPECT_EQ(s, iota_vec(0, s.size()));
+  EXPECT_EQ(sequences(scan_partition(*db_, k_.pid)), iota_vec(0, 15));
+}
+
+TEST_F(DatabaseIterators, ConcurrentAppendsWhileIterating) {
+  fill("s", 10);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 200 && !stop; ++i) {
+      if (!append_one(*db_, k_.ev("s", EV::any(), std::string(900, 'c')))) break;
+    }
+  });
+  for (int round = 0; round < 30; ++round) {
+    auto p = sequences(scan_partition(*db_, k_.pid, 0));
+    ASSERT_GE(p.size(), 10u);
+    EXPECT_EQ(p, iota_vec(0, p.size()));
+    auto s = versions(scan_stream(*db_, k_.pid, "s", 0));
+    ASSERT_GE(s.size(), p.size());
+    EXPECT_EQ(s, iota_vec(0, s.size()));
+    auto r = versions(scan_stream(*db_, k_.pid, "s", UINT64_MAX, true));
+    ASSERT_GE(r.size(), s.size());
+    for (size_t i = 0; i < r.size(); ++i) ASSERT_EQ(r[i], r.size() - 1 - i);
+  }
+  stop = true;
+  writer.join();
+}
+
+// ------------------------------------------------------------------------ builder / meta.json
+
+TEST_F(DatabaseTest, MetaJsonWrittenWithConfiguredValues) {
+  {
+    auto db = DatabaseBuilder().segment_size(1 << 20).partition_count(16).total_buckets(2).open(
+        dir_.path());
+    ASSERT_TRUE(db) << db.error().to_string();
+  }
+  std::ifstream in(dir_.path() / "meta.json");
+  ASSERT_TRUE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto j = nlohmann::json::parse(ss.str());
+  EXPECT_EQ(j.at("version").get<int>(), 1);
+  EXPECT_EQ(j.at("segment_size").get<uint64_t>(), 1u << 20);
+  EXPECT_EQ(j.at("partition_count").get<int>(), 16);
+  EXPECT_EQ(j.at("total_buckets").get<int>(), 2);
+  // Reopening with the same settings works.
+  auto again = DatabaseBuilder().segment_size(1 << 20).partition_count(16).total_buckets(2).open(
+      dir_.path());
+  ASSERT_TRUE(again) << again.error().to_string();
+}
+
+TEST_F(DatabaseTest, ReopenWithOtherSettingsFails) {
+  {
+    auto db = DatabaseBuilder().segment_size(1 << 20).open(dir_.path());
+    ASSERT_TRUE(db) << db.error().to_string();
+    Keyed k;
+    ASSERT_TRUE(append_one(**db, k.ev("s")));
+  }
+  auto buckets = DatabaseBuilder().segment_size(1 << 20).total_buckets(8).open(dir_.path());
+  ASSERT_FALSE(buckets);
+  EXPECT_EQ(buckets.error().code, Errc::ConfigMismatch);
+  auto seg = DatabaseBuilder().segment_size(2 << 20).open(dir_.path());
+  ASSERT_FALSE(seg);
+  EXPECT_EQ(seg.error().code, Errc::ConfigMismatch);
+  auto parts = DatabaseBuilder().segment_size(1 << 20).partition_count(64).open(dir_.path());
+  ASSERT_FALSE(parts);
+  EXPECT_EQ(parts.error().code, Errc::ConfigMismatch);
+  // And the directory is still usable with the right settings.
+  auto ok = DatabaseBuilder().segment_size(1 << 20).open(dir_.path());
+  ASSERT_TRUE(ok) << ok.error().to_string();
+}
+
+TEST_F(DatabaseTest, InvalidConfigurationsAreErrors) {
+  auto expect_invalid = [&](DatabaseBuilder b, const char* what) {
+    TempDir d;
+    auto db = b.open(d.path());
+    ASSERT_FALSE(db) << what;
+    EXPECT_EQ(db.error().code, Errc::InvalidConfig) << what << ": " << db.error().to_string();
+    EXPECT_FALSE(fs::exists(d.path() / "meta.json")) << what;
+  };
+  expect_invalid(DatabaseBuilder().total_buckets(4).bucket_ids({0, 4}), "bucket id >= total");
+  expect_invalid(DatabaseBuilder().total_buckets(4).bucket_ids_from_range(2, 6),
+                 "range past total");
+  expect_invalid(DatabaseBuilder().total_buckets(4).bucket_ids({1, 1}), "duplicate bucket");
+  expect_invalid(DatabaseBuilder().total_buckets(4).bucket_ids({0, 1}).writer_threads(3),
+                 "writer_threads > owned buckets");
+  expect_invalid(DatabaseBuilder().total_buckets(4).writer_threads(5), "writer_threads > 4");
+  expect_invalid(DatabaseBuilder().bucket_ids_from_range(0, 0), "empty range");
+  expect_invalid(DatabaseBuilder().bucket_ids_from_range(3, 1), "reversed range");
+  expect_invalid(DatabaseBuilder().total_buckets(0), "zero buckets");
+  expect_invalid(DatabaseBuilder().partition_count(0), "zero partitions");
+  expect_invalid(DatabaseBuilder().partition_count(2).total_buckets(4), "buckets > partitions");
+  expect_invalid(DatabaseBuilder().segment_size(100), "tiny segment");
+  expect_invalid(DatabaseBuilder().reader_threads(0), "zero readers");
+  expect_invalid(DatabaseBuilder().flush_interval_events(0), "zero flush events");
+}
+
+TEST_F(DatabaseTest, PartialBucketOwnership) {
+  auto db = DatabaseBuilder().total_buckets(4).bucket_ids({1, 3}).open(dir_.path());
+  ASSERT_TRUE(db) << db.error().to_string();
+  // Find keys in an owned and an unowned bucket.
+  Uuid owned, unowned;
+  bool have_owned = false, have_unowned = false;
+  while (!have_owned || !have_unowned) {
+    Uuid k = uuid_v4();
+    if (pid_of(k) % 4 == 1) owned = k, have_owned = true;
+    if (pid_of(k) % 4 == 2) unowned = k, have_unowned = true;
+  }
+  EXPECT_TRUE((*db)->owns_partition(pid_of(owned)));
+  EXPECT_FALSE((*db)->owns_partition(pid_of(unowned)));
+  ASSERT_TRUE(append_one(**db, make_event("s", EV::any(), owned)));
+  auto r = append_one(**db, make_event("s", EV::any(), unowned));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::BucketNotOwned);
+  EXPECT_FALSE((*db)->get_partition_sequence(pid_of(unowned))->has_value());
+  EXPECT_TRUE(scan_partition(**db, pid_of(unowned)).empty());
+}
+
+// ------------------------------------------------------------------------ DECISIONS.md
+
+TEST_F(DatabaseTest, ReadYourWritesAcrossThreads) {
+  auto db = open();
+  Keyed k;
+  // Lock step: after each acknowledged append the writer hands over to a reader thread, whose
+  // very next reads must see exactly that state.
+  std::atomic<int> published{-1};
+  std::atomic<int> consumed{-1};
+  std::vector<NewEvent> events;
+  for (int i = 0; i < 150; ++i) events.push_back(k.ev("s", EV::from_next_version(i)));
+  std::atomic<int> failures{0};
+  std::thread reader([&] {
+    for (int i = 0; i < 150; ++i) {
+      while (published.load(std::memory_order_acquire) < i) std::this_thread::yield();
+      auto ev = db->read_event(k.pid, events[i].event_id);
+      if (!ev || !ev->has_value() || (*ev)->partition_sequence != static_cast<uint64_t>(i)) {
+        ++failures;
+      }
+      auto seq = db->get_partition_sequence(k.pid);
+      if (!seq || *seq != std::optional<uint64_t>(i)) ++failures;
+      auto ver = db->get_stream_version(k.pid, "s");
+      if (!ver || !ver->has_value() || (*ver)->version != static_cast<uint64_t>(i)) ++failures;
+      auto part = db->read_partition(k.pid, i);
+      if (!part) {
+        ++failures;
+      } else {
+        auto first = part->next();
+        if (!first || !first->has_value() || (*first)->event_id != events[i].event_id) ++failures;
+        auto end = part->next();
+        if (!end || end->has_value()) ++failures;
+      }
+      auto st = db->read_stream(k.pid, "s", i);
+      if (!st) {
+        ++failures;
+      } else {
+        auto first = st->next();
+        if (!first || !first->has_value() || (*first)->stream_version != static_cast<uint64_t>(i)) {
+          ++failures;
+        }
+      }
+      consumed.store(i, std::memory_order_release);
+    }
+  });
+  for (int i = 0; i < 150; ++i) {
+    auto r = append_one(*db, events[i]);
+    ASSERT_TRUE(r) << r.error().to_string();
+    published.store(i, std::memory_order_release);
+    while (consumed.load(std::memory_order_acquire) < i) std::this_thread::yield();
+  }
+  reader.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST_F(DatabaseTest, ReadYourWritesAsyncCallback) {
+  auto db = open();
+  Keyed k;
+  NewEvent e = k.ev("s", EV::empty());
+  std::promise<bool> seen;
+  db->append_events_async(k.pid, make_tx({e}), [&](Result<AppendResult> r) {
+    // Runs on the writer thread once durable: visible already.
+    bool ok = r.has_value();
+    auto ev = db->read_event(k.pid, e.event_id);
+    ok = ok && ev && ev->has_value();
+    seen.set_value(ok);
+  });
+  EXPECT_TRUE(seen.get_future().get());
+}
+
+TEST_F(DatabaseTest, ExpectedPartitionSequence) {
+  auto db = open();
+  Keyed k;
+  auto exists_empty = append_one(*db, k.ev("s"), EV::exists());
+  ASSERT_FALSE(exists_empty);
+  EXPECT_EQ(exists_empty.error().code, Errc::WrongExpectedSequence);
+  auto exact_empty = append_one(*db, k.ev("s"), EV::exact(0));
+  ASSERT_FALSE(exact_empty);
+  EXPECT_EQ(exact_empty.error().code, Errc::WrongExpectedSequence);
+  ASSERT_TRUE(append_one(*db, k.ev("s"), EV::empty()));  // seq 0
+  auto empty_again = append_one(*db, k.ev("s"), EV::empty());
+  ASSERT_FALSE(empty_again);
+  EXPECT_EQ(empty_again.error().code, Errc::WrongExpectedSequence);
+  ASSERT_TRUE(append_one(*db, k.ev("s"), EV::exists()));  // seq 1
+  auto stale = append_one(*db, k.ev("s"), EV::exact(0));
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, Errc::WrongExpectedSequence);
+  auto r = append_many(*db, {k.ev("s"), k.ev("t")}, EV::exact(1));  // seq 2, 3
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->first_partition_sequence, 2u);
+  EXPECT_EQ(r->last_partition_sequence, 3u);
+  ASSERT_TRUE(append_one(*db, k.ev("s"), EV::exact(3)));  // seq 4
+  ASSERT_TRUE(append_one(*db, k.ev("s"), EV::any()));     // seq 5
+  auto ahead = append_one(*db, k.ev("s"), EV::exact(6));
+  ASSERT_FALSE(ahead);
+  EXPECT_EQ(ahead.error().code, Errc::WrongExpectedSequence);
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), iota_vec(0, 6));
+  EXPECT_EQ(versions(scan_stream(*db, k.pid, "s")), iota_vec(0, 5));
+  // The expectation survives a reopen (sequences recovered from disk).
+  db->close();
+  db.reset();
+  db = open();
+  ASSERT_TRUE(append_one(*db, k.ev("s"), EV::exact(5)));
+  auto after = append_one(*db, k.ev("s"), EV::exact(5));
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, Errc::WrongExpectedSequence);
+}
+
+TEST_F(DatabaseTest, StreamReusedWithAnotherKeyInSamePartition) {
+  auto db = open();
+  Keyed k;
+  Uuid other;
+  do {
+    other = uuid_v4();
+  } while (pid_of(other) != k.pid || other == k.key);
+  ASSERT_TRUE(append_one(*db, k.ev("shared", EV::empty())));
+  auto r = append_one(*db, make_event("shared", EV::any(), other));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::PartitionKeyMismatch);
+  // Inside a multi-event transaction of the other key too; nothing written.
+  auto r2 = append_many(
+      *db, {make_event("fresh", EV::any(), other), make_event("shared", EV::any(), other)});
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error().code, Errc::PartitionKeyMismatch);
+  EXPECT_FALSE(db->get_stream_version(k.pid, "fresh")->has_value());
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), std::vector<uint64_t>{0});
+  // Still mismatched after reopen (the key comes from disk then).
+  db->close();
+  db.reset();
+  db = open();
+  auto r3 = append_one(*db, make_event("shared", EV::any(), other));
+  ASSERT_FALSE(r3);
+  EXPECT_EQ(r3.error().code, Errc::PartitionKeyMismatch);
+  ASSERT_TRUE(append_one(*db, k.ev("shared", EV::exact(0))));
+}
+
+TEST_F(DatabaseTest, TransactionValidationErrors) {
+  Keyed k;
+  auto mk = [](std::vector<NewEvent> v) { return Transaction::make(std::move(v)); };
+  EXPECT_EQ(mk({}).error().code, Errc::EmptyTransaction);
+  NewEvent bad_id = k.ev("s");
+  bad_id.event_id = new_event_id(static_cast<PartitionHash>(partition_hash(k.key) ^ 1));
+  EXPECT_EQ(mk({bad_id}).error().code, Errc::InvalidEventId);
+  Keyed k2;
+  EXPECT_EQ(mk({k.ev("s"), k2.ev("s")}).error().code, Errc::PartitionKeyMismatch);
+  EXPECT_EQ(mk({k.ev(std::string(65, 'x'))}).error().code, Errc::InvalidLength);
+  EXPECT_EQ(mk({k.ev("")}).error().code, Errc::InvalidLength);
+  EXPECT_EQ(mk({k.ev(std::string("a\0b", 3))}).error().code, Errc::ContainsNullByte);
+  NewEvent long_name = k.ev("s");
+  long_name.event_name = std::string(256, 'n');
+  EXPECT_EQ(mk({long_name}).error().code, Errc::InvalidArgument);
+  long_name.event_name = std::string(255, 'n');
+  EXPECT_TRUE(mk({long_name}));
+  NewEvent ts = k.ev("s");
+  ts.timestamp_ns = uint64_t{1} << 63;
+  EXPECT_EQ(mk({ts}).error().code, Errc::InvalidArgument);
+  EXPECT_TRUE(mk({k.ev(std::string(64, 'x'))}));
+}
+
+TEST_F(DatabaseTest, PartitionIdNotMatchingKeyIsAnError) {
+  auto db = open();
+  Keyed k;
+  const PartitionId wrong = static_cast<PartitionId>((k.pid + 4) % 32);  // same bucket
+  auto r = db->append_events(wrong, make_tx({k.ev("s")}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::InvalidArgument);
+  const PartitionId wrong2 = static_cast<PartitionId>((k.pid + 1) % 32);  // other bucket
+  auto r2 = db->append_events(wrong2, make_tx({k.ev("s")}));
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error().code, Errc::InvalidArgument);
+  // Beyond the partition count.
+  auto r3 = db->append_events(static_cast<PartitionId>(k.pid + 32), make_tx({k.ev("s")}));
+  ASSERT_FALSE(r3);
+  EXPECT_EQ(r3.error().code, Errc::InvalidArgument);
+  EXPECT_FALSE(db->get_partition_sequence(k.pid)->has_value());
+  EXPECT_FALSE(db->get_partition_sequence(wrong)->has_value());
+  EXPECT_FALSE(db->get_stream_version(wrong, "s")->has_value());
+}
+
+TEST_F(DatabaseTest, EventsExceedSegmentSize) {
+  auto db = open(DatabaseBuilder().segment_size(64 * 1024));
+  Keyed k;
+  auto big = append_one(*db, k.ev("s", EV::any(), std::string(70 * 1024, 'b')));
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, Errc::EventsExceedSegmentSize);
+  // A transaction whose events fit one by one but not together.
+  auto many = append_many(*db, {k.ev("s", EV::any(), std::string(40 * 1024, 'b')),
+                                k.ev("s", EV::any(), std::string(40 * 1024, 'b'))});
+  ASSERT_FALSE(many);
+  EXPECT_EQ(many.error().code, Errc::EventsExceedSegmentSize);
+  // Nothing written, the database keeps working, a nearly segment-sized event fits.
+  auto ok = append_one(*db, k.ev("s", EV::empty(), std::string(60 * 1024, 'o')));
+  ASSERT_TRUE(ok) << ok.error().to_string();
+  EXPECT_EQ(ok->first_partition_sequence, 0u);
+  auto ok2 = append_one(*db, k.ev("s", EV::exact(0), std::string(60 * 1024, 'p')));
+  ASSERT_TRUE(ok2) << ok2.error().to_string();
+  EXPECT_EQ(ok2->segment_id, ok->segment_id + 1);
+  auto all = scan_partition(*db, k.pid);
+  ASSERT_EQ(sequences(all), iota_vec(0, 2));
+  EXPECT_EQ(all[1].payload, std::string(60 * 1024, 'p'));
+}
+
+TEST_F(DatabaseTest, HeaderOnlyReads) {
+  auto db = open();
+  Keyed k;
+  NewEvent e1 = k.ev("s", EV::empty(), "payload-1");
+  e1.timestamp_ns = 42;
+  NewEvent e2 = k.ev("s", EV::exact(0), "payload-2");
+  NewEvent e3 = k.ev("t", EV::empty(), "payload-3");
+  auto r = append_many(*db, {e1, e2, e3});
+  ASSERT_TRUE(r) << r.error().to_string();
+  auto full = db->read_event(k.pid, e2.event_id);
+  auto head = db->read_event(k.pid, e2.event_id, true);
+  ASSERT_TRUE(full && full->has_value());
+  ASSERT_TRUE(head) << head.error().to_string();
+  ASSERT_TRUE(head->has_value());
+  const EventRecord& f = **full;
+  const EventRecord& h = **head;
+  EXPECT_EQ(h.offset, f.offset);
+  EXPECT_EQ(h.offset, r->offsets[1]);
+  EXPECT_EQ(h.length, f.length);
+  EXPECT_EQ(h.tx.transaction_id, r->transaction_id);
+  EXPECT_EQ(h.tx.log_position, f.tx.log_position);
+  EXPECT_EQ(h.tx.term, f.tx.term);
+  EXPECT_EQ(h.timestamp_ns, f.timestamp_ns);
+  EXPECT_EQ(h.confirmation_count, f.confirmation_count);
+  EXPECT_EQ(h.event_id, e2.event_id);
+  EXPECT_EQ(h.partition_key, k.key);
+  EXPECT_EQ(h.partition_id, k.pid);
+  EXPECT_EQ(h.partition_sequence, 1u);
+  EXPECT_EQ(h.stream_version, 1u);
+  EXPECT_TRUE(h.stream_id.empty());
+  EXPECT_TRUE(h.event_name.empty());
+  EXPECT_TRUE(h.metadata.empty());
+  EXPECT_TRUE(h.payload.empty());
+
+  auto part = scan_partition(*db, k.pid, 0, true);
+  ASSERT_EQ(part.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(part[i].partition_sequence, i);
+    EXPECT_EQ(part[i].offset, r->offsets[i]);
+    EXPECT_TRUE(part[i].payload.empty());
+  }
+  EXPECT_EQ(part[0].timestamp_ns, 42u);
+  auto st = scan_stream(*db, k.pid, "s", 0, false, true);
+  EXPECT_EQ(versions(st), (std::vector<uint64_t>{0, 1}));
+  auto tx = db->read_transaction(k.pid, e1.event_id, true);
+  ASSERT_TRUE(tx) << tx.error().to_string();
+  ASSERT_TRUE(tx->has_value());
+  ASSERT_EQ((*tx)->events.size(), 3u);
+  ASSERT_TRUE((*tx)->commit.has_value());
+  EXPECT_EQ((*tx)->commit->event_count, 3u);
+  EXPECT_EQ((*tx)->events[2].event_id, e3.event_id);
+  EXPECT_TRUE((*tx)->events[2].payload.empty());
+}
+
+TEST_F(DatabaseTest, ReadTransaction) {
+  auto db = open();
+  Keyed k;
+  std::vector<NewEvent> evs = {k.ev("a", EV::empty(), "p0"), k.ev("b", EV::empty(), "p1"),
+                               k.ev("a", EV::exact(0), "p2")};
+  auto r = append_many(*db, evs);
+  ASSERT_TRUE(r);
+  auto whole = db->read_transaction(k.pid, evs[0].event_id);
+  ASSERT_TRUE(whole && whole->has_value());
+  ASSERT_EQ((*whole)->events.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*whole)->events[i].event_id, evs[i].event_id);
+    EXPECT_EQ((*whole)->events[i].payload, evs[i].payload);
+  }
+  ASSERT_TRUE((*whole)->commit);
+  EXPECT_EQ((*whole)->commit->tx.transaction_id, r->transaction_id);
+  auto tail = db->read_transaction(k.pid, evs[1].event_id);
+  ASSERT_TRUE(tail && tail->has_value());
+  ASSERT_EQ((*tail)->events.size(), 2u);
+  EXPECT_EQ((*tail)->events[0].event_id, evs[1].event_id);
+  auto single = append_one(*db, k.ev("c", EV::empty()));
+  ASSERT_TRUE(single);
+  auto one = db->read_transaction(k.pid, scan_partition(*db, k.pid, 3).at(0).event_id);
+  ASSERT_TRUE(one && one->has_value());
+  EXPECT_EQ((*one)->events.size(), 1u);
+  EXPECT_FALSE((*one)->commit.has_value());
+  auto none = db->read_transaction(k.pid, uuid_v4());
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(DatabaseTest, SetConfirmationsLiveAndClosedSegments) {
+  auto db = open(DatabaseBuilder().segment_size(64 * 1024));
+  Keyed k;
+  auto single = append_one(*db, k.ev("s", EV::empty()));
+  auto multi = append_many(*db, {k.ev("s", EV::exact(0)), k.ev("t", EV::empty())});
+  ASSERT_TRUE(single && multi);
+  auto count_of = [&](uint64_t seq) {
+    auto evs = scan_partition(*db, k.pid, seq);
+    return evs.empty() ? -1 : static_cast<int>(evs[0].confirmation_count);
+  };
+  // Live segment.
+  auto s1 =
+      db->set_confirmations(k.pid, single->segment_id, single->offsets, single->transaction_id, 3);
+  ASSERT_TRUE(s1) << s1.error().to_string();
+  EXPECT_EQ(count_of(0), 3);
+  auto s2 =
+      db->set_confirmations(k.pid, multi->segment_id, multi->offsets, multi->transaction_id, 2);
+  ASSERT_TRUE(s2) << s2.error().to_string();
+  EXPECT_EQ(count_of(1), 2);
+  EXPECT_EQ(count_of(2), 2);
+  auto tx = db->read_transaction(k.pid, scan_partition(*db, k.pid, 1).at(0).event_id);
+  ASSERT_TRUE(tx && tx->has_value() && (*tx)->commit);
+  EXPECT_EQ((*tx)->commit->confirmation_count, 2) << "the commit record is updated too";
+  // Wrong transaction id: error, nothing changed.
+  auto wrong = db->set_confirmations(k.pid, single->segment_id, single->offsets,
+                                     new_transaction_id(true), 5);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, Errc::WrongTransactionId);
+  EXPECT_EQ(count_of(0), 3);
+  // Another transaction's offset with this transaction's id.
+  auto cross =
+      db->set_confirmations(k.pid, single->segment_id, multi->offsets, single->transaction_id, 5);
+  ASSERT_FALSE(cross);
+  EXPECT_EQ(cross.error().code, Errc::WrongTransactionId);
+  EXPECT_EQ(count_of(1), 2);
+  // Unknown segment.
+  auto noseg = db->set_confirmations(k.pid, 77, single->offsets, single->transaction_id, 1);
+  ASSERT_FALSE(noseg);
+  EXPECT_EQ(noseg.error().code, Errc::SegmentNotFound);
+  // Above the replication maximum.
+  auto too_many = db->set_confirmations(k.pid, single->segment_id, single->offsets,
+                                        single->transaction_id, kMaxReplicationFactor + 1);
+  EXPECT_FALSE(too_many);
+
+  // Roll over: the first transactions now live in a closed segment.
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(append_one(*db, k.ev("u", EV::any(), std::string(3000, 'r'))));
+  }
+  auto last = append_one(*db, k.ev("u", EV::any()));
+  ASSERT_TRUE(last);
+  ASSERT_GT(last->segment_id, single->segment_id);
+  auto c1 =
+      db->set_confirmations(k.pid, single->segment_id, single->offsets, single->transaction_id, 7);
+  ASSERT_TRUE(c1) << c1.error().to_string();
+  EXPECT_EQ(count_of(0), 7);
+  auto c2 =
+      db->set_confirmations(k.pid, multi->segment_id, multi->offsets, multi->transaction_id, 9);
+  ASSERT_TRUE(c2) << c2.error().to_string();
+  EXPECT_EQ(count_of(1), 9);
+  EXPECT_EQ(count_of(2), 9);
+  auto wrong_closed =
+      db->set_confirmations(k.pid, single->segment_id, multi->offsets, single->transaction_id, 1);
+  ASSERT_FALSE(wrong_closed);
+  EXPECT_EQ(wrong_closed.error().code, Errc::WrongTransactionId);
+  EXPECT_EQ(count_of(1), 9);
+  // The live one after the rollover.
+  auto c3 = db->set_confirmations(k.pid, last->segment_id, last->offsets, last->transaction_id, 4);
+  ASSERT_TRUE(c3) << c3.error().to_string();
+  EXPECT_EQ(count_of(last->first_partition_sequence), 4);
+
+  // Durable and readable after reopen (records still pass their checksums).
+  db->close();
+  db.reset();
+  db = open(DatabaseBuilder().segment_size(64 * 1024));
+  EXPECT_EQ(count_of(0), 7);
+  EXPECT_EQ(count_of(1), 9);
+  EXPECT_EQ(count_of(2), 9);
+  EXPECT_EQ(count_of(last->first_partition_sequence), 4);
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), iota_vec(0, last->last_partition_sequence + 1));
+}
+
+TEST_F(DatabaseTest, ConcurrentAppendsFromEightThreads) {
+  auto db = open();
+  // Four shared partition keys (distinct partitions); each thread writes its own stream under
+  // every key, so all threads contend on the same four partitions.
+  std::vector<Keyed> keys;
+  std::set<PartitionId> used;
+  while (keys.size() < 4) {
+    Keyed k;
+    if (used.insert(k.pid).second) keys.push_back(k);
+  }
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 60;
+  std::vector<std::vector<AppendResult>> results(kThreads);
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<uint64_t> next(keys.size(), 0);
+      for (int i = 0; i < kPerThread; ++i) {
+        const size_t ki = static_cast<size_t>(i + t) % keys.size();
+        const std::string stream = "t" + std::to_string(t);
+        Result<AppendResult> r;
+        if (i % 4 == 3) {
+          r = append_many(*db, {keys[ki].ev(stream, EV::from_next_version(next[ki])),
+                                keys[ki].ev(stream, EV::exact(next[ki]))});
+        } else {
+          r = append_one(*db, keys[ki].ev(stream, EV::from_next_version(next[ki])));
+        }
+        if (!r) {
+          ++errors;
+          continue;
+        }
+        next[ki] += r->stream_versions.size();
+        results[t].push_back(*r);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(errors.load(), 0);
+  std::map<PartitionId, std::set<uint64_t>> assigned;
+  std::map<PartitionId, size_t> count;
+  for (const auto& rs : results) {
+    for (const auto& r : rs) {
+      for (uint64_t q = r.first_partition_sequence; q <= r.last_partition_sequence; ++q) {
+        EXPECT_TRUE(assigned[r.partition_id].insert(q).second) << "duplicate sequence " << q;
+        ++count[r.partition_id];
+      }
+    }
+  }
+  std::set<PartitionId> pids;
+  for (const auto& k : keys) pids.insert(k.pid);
+  for (PartitionId pid : pids) {
+    auto all = scan_partition(*db, pid);
+    EXPECT_EQ(sequences(all), iota_vec(0, count[pid])) << "partition " << pid;
+    EXPECT_EQ(*db->get_partition_sequence(pid), std::optional<uint64_t>(count[pid] - 1));
+    // Sequences of a transaction are contiguous and share the id.
+    for (size_t i = 1; i < all.size(); ++i) {
+      if (!transaction_id_is_single(all[i].tx.transaction_id) &&
+          all[i].tx.transaction_id != all[i - 1].tx.transaction_id) {
+        ASSERT_LT(i + 1, all.size());
+        EXPECT_EQ(all[i + 1].tx.transaction_id, all[i].tx.transaction_id);
+      }
+    }
+  }
+  // Thread t writes 15 transactions to each key; those with i % 4 == 3 (all under key
+  // (3 + t) % 4) have two events.
+  for (size_t ki = 0; ki < keys.size(); ++ki) {
+    for (int t = 0; t < kThreads; ++t) {
+      const std::string stream = "t" + std::to_string(t);
+      const size_t expect = ki == static_cast<size_t>(3 + t) % 4 ? 30 : 15;
+      EXPECT_EQ(versions(scan_stream(*db, keys[ki].pid, stream)), iota_vec(0, expect));
+      auto v = db->get_stream_version(keys[ki].pid, stream);
+      ASSERT_TRUE(v && v->has_value());
+      EXPECT_EQ((*v)->version, expect - 1);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sierra
