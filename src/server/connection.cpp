@@ -167,7 +167,7 @@ void Connection::process_input() {
   while (!closing_) {
     if (replies_.size() >= kMaxOutstandingRequests ||
         staged_.size() + writing_.size() >= max_pending_bytes_ ||
-        ((++count & 255) == 0 && over_limits())) {
+        ((++count & 255) == 0 && (collect(), over_limits()))) {
       unparsed_input_ = off < in_len_;
       break;
     }

@@ -26,7 +26,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Stop reading while more than this many requests await their replies.
   static constexpr std::size_t kMaxOutstandingRequests = 10000;
 
-  // `socket` must use a strand executor: every handler of the connection runs on it.
+  // Every handler of the connection runs on a strand made from the socket's executor.
   Connection(asio::ip::tcp::socket socket, ServerContext& ctx, uint64_t id);
   ~Connection();
   Connection(const Connection&) = delete;

@@ -81,6 +81,14 @@ int run(int argc, char** argv) {
   spdlog::debug("config: {}", sierra::server::describe(config));
 
   std::signal(SIGPIPE, SIG_IGN);
+  // Signals are watched from the start so that a signal during start-up (recovery) also stops
+  // cleanly.
+  asio::io_context signals_io;
+  asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+  int received = 0;
+  signals.async_wait([&received](const asio::error_code& ec, int sig) {
+    if (!ec) received = sig;
+  });
 
   // Open the database (recovers every owned bucket).
   const auto open_started = std::chrono::steady_clock::now();
@@ -117,14 +125,6 @@ int run(int argc, char** argv) {
     spdlog::info("database recovered in {} ms: {} buckets, {} events in {} partitions", ms,
                  config.owned_buckets.size(), events, partitions);
   }
-
-  // Signals are watched from the start so that a signal during start-up also stops cleanly.
-  asio::io_context signals_io;
-  asio::signal_set signals(signals_io, SIGINT, SIGTERM);
-  int received = 0;
-  signals.async_wait([&received](const asio::error_code& ec, int sig) {
-    if (!ec) received = sig;
-  });
 
   auto server = sierra::server::Server::start(config, *db);
   if (!server) {

@@ -104,22 +104,22 @@ class ServerImpl {
 };
 
 void ServerImpl::accept() {
-  acceptor.async_accept(asio::make_strand(io),
-                        [this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
-                          if (!acceptor.is_open()) return;
-                          if (ec) {
-                            if (ec == asio::error::operation_aborted) return;
-                            // E.g. EMFILE: retry shortly rather than spin.
-                            spdlog::warn("accept failed: {}", ec.message());
-                            retry_timer.expires_after(std::chrono::milliseconds(50));
-                            retry_timer.async_wait([this](const asio::error_code& tec) {
-                              if (!tec && acceptor.is_open()) accept();
-                            });
-                            return;
-                          }
-                          on_accept(std::move(socket));
-                          accept();
-                        });
+  // Sockets use the plain io executor; each connection makes its own strand.
+  acceptor.async_accept(io, [this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+    if (!acceptor.is_open()) return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) return;
+      // E.g. EMFILE: retry shortly rather than spin.
+      spdlog::warn("accept failed: {}", ec.message());
+      retry_timer.expires_after(std::chrono::milliseconds(50));
+      retry_timer.async_wait([this](const asio::error_code& tec) {
+        if (!tec && acceptor.is_open()) accept();
+      });
+      return;
+    }
+    on_accept(std::move(socket));
+    accept();
+  });
 }
 
 void ServerImpl::on_accept(asio::ip::tcp::socket socket) {

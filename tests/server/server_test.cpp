@@ -609,7 +609,7 @@ TEST(ConnectionTest, PushGoesBetweenReplies) {
   ServerContext ctx;
   Client client(acceptor.local_endpoint().port());
   ASSERT_TRUE(client.connected());
-  asio::ip::tcp::socket sock(asio::make_strand(io));
+  asio::ip::tcp::socket sock(io);
   acceptor.accept(sock);
   auto conn = std::make_shared<Connection>(std::move(sock), ctx, 7);
   bool closed = false;
