@@ -514,9 +514,16 @@ Status Database::set_confirmations(PartitionId pid, SegmentId segment,
   std::promise<Status> promise;
   auto future = promise.get_future();
   std::vector<uint64_t> offs(offsets.begin(), offsets.end());
-  impl_->writers->submit(WriterPool::TaskRequest{b, [&, b, offs = std::move(offs)] {
-    promise.set_value(b->set_confirmations(segment, offs, txid, count));
-  }});
+  {
+    // The pool runs tasks submitted after stop() inline, on this thread, against a writer that
+    // is being (or was) closed; so check and submit under close_mu: a task queued before
+    // stop() still runs on the writer thread, which drains its queue before closing.
+    std::lock_guard lock(impl_->close_mu);
+    if (impl_->closed) return make_error(Errc::ShuttingDown, "the database is closed");
+    impl_->writers->submit(WriterPool::TaskRequest{b, [&, b, offs = std::move(offs)] {
+      promise.set_value(b->set_confirmations(segment, offs, txid, count));
+    }});
+  }
   return future.get();
 }
 
