@@ -17,6 +17,7 @@
 
 #include "engine/database.hpp"
 #include "engine/database_test_util.hpp"
+#include "engine/file.hpp"
 #include "engine/segment/paths.hpp"
 
 namespace sierra {
@@ -1161,6 +1162,312 @@ TEST_F(DatabaseTest, ConcurrentAppendsFromEightThreads) {
       ASSERT_TRUE(v && v->has_value());
       EXPECT_EQ((*v)->version, expect - 1);
     }
+  }
+}
+
+TEST_F(DatabaseTest, CloseWhileAppending) {
+  auto db = open();
+  std::vector<Keyed> keys(4);
+  std::atomic<bool> go{true};
+  std::mutex mu;
+  std::vector<std::pair<PartitionId, Uuid>> acked;
+  std::atomic<int> bad_errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      int after_close = 0;
+      while (after_close < 3) {
+        if (!go) ++after_close;
+        NewEvent e = keys[t].ev("s" + std::to_string(t));
+        auto r = append_one(*db, e);
+        if (r) {
+          std::lock_guard lock(mu);
+          acked.emplace_back(keys[t].pid, e.event_id);
+        } else if (r.error().code != Errc::ShuttingDown) {
+          ++bad_errors;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  db->close();
+  go = false;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad_errors.load(), 0);
+  // Appends after close fail with ShuttingDown; reads keep working.
+  auto late = append_one(*db, keys[0].ev("late"));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, Errc::ShuttingDown);
+  ASSERT_FALSE(acked.empty());
+  EXPECT_TRUE(db->read_event(acked.front().first, acked.front().second)->has_value());
+  db->close();  // idempotent
+  db.reset();
+  db = open();
+  for (const auto& [pid, id] : acked) {
+    auto ev = db->read_event(pid, id);
+    ASSERT_TRUE(ev && ev->has_value()) << "acknowledged before close, lost after reopen";
+  }
+  for (const auto& k : keys) {
+    EXPECT_EQ(sequences(scan_partition(*db, k.pid)),
+              iota_vec(0, scan_partition(*db, k.pid).size()));
+  }
+}
+
+TEST_F(DatabaseTest, SetConfirmationsAfterCloseIsAnError) {
+  auto db = open();
+  Keyed k;
+  auto r = append_one(*db, k.ev("s"));
+  ASSERT_TRUE(r);
+  db->close();
+  auto s = db->set_confirmations(k.pid, r->segment_id, r->offsets, r->transaction_id, 2);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, Errc::ShuttingDown) << s.error().to_string();
+  db.reset();
+  db = open();
+  EXPECT_EQ(scan_partition(*db, k.pid).at(0).confirmation_count, 0);
+}
+
+TEST_F(DatabaseTest, CommitListenerReportsVisibleLatestSequences) {
+  std::mutex mu;
+  std::map<PartitionId, uint64_t> reported;
+  std::atomic<int> not_visible{0};
+  std::shared_ptr<Database> db;
+  std::atomic<Database*> raw{nullptr};
+  auto listener = [&](std::span<const std::pair<PartitionId, uint64_t>> changes) {
+    for (const auto& [pid, seq] : changes) {
+      if (Database* d = raw.load()) {
+        auto latest = d->get_partition_sequence(pid);
+        if (!latest || !latest->has_value() || **latest < seq) ++not_visible;
+      }
+      std::lock_guard lock(mu);
+      auto& v = reported[pid];
+      v = std::max(v, seq);
+    }
+  };
+  db = open(DatabaseBuilder().on_commit(listener));
+  raw = db.get();
+  std::vector<Keyed> keys(3);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 30; ++i) {
+        if (i % 3 == 0) {
+          ASSERT_TRUE(append_many(*db, {keys[t].ev("a"), keys[t].ev("b")}));
+        } else {
+          ASSERT_TRUE(append_one(*db, keys[t].ev("a")));
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  db->close();
+  EXPECT_EQ(not_visible.load(), 0);
+  std::lock_guard lock(mu);
+  for (const auto& k : keys) {
+    ASSERT_TRUE(reported.contains(k.pid));
+    EXPECT_EQ(reported[k.pid], *(*db->get_partition_sequence(k.pid)));
+  }
+}
+
+// ------------------------------------------------------------------------ I/O faults (D3)
+
+class DatabaseFaults : public DatabaseTest {
+ protected:
+  void TearDown() override { FileFaults::clear(); }
+  static bool is_segment(const fs::path& p) { return p.filename() == "data.evts"; }
+};
+
+TEST_F(DatabaseFaults, SyncFailureFailsTheAppendAndLeavesNoTrace) {
+  auto db = open();
+  Keyed k;
+  ASSERT_TRUE(append_one(*db, k.ev("s", EV::empty())));
+  std::atomic<int> fail{1};
+  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
+    return op == FileFaults::Op::Sync && is_segment(p) && fail.fetch_sub(1) > 0 ? EIO : 0;
+  });
+  NewEvent lost = k.ev("s", EV::exact(0), "never acknowledged");
+  auto r = append_one(*db, lost);
+  ASSERT_FALSE(r) << "an append whose fdatasync failed was acknowledged";
+  EXPECT_EQ(r.error().code, Errc::Io) << r.error().to_string();
+  FileFaults::clear();
+  auto gone = db->read_event(k.pid, lost.event_id);
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->has_value());
+  EXPECT_EQ(*db->get_partition_sequence(k.pid), std::optional<uint64_t>(0));
+  EXPECT_EQ((*db->get_stream_version(k.pid, "s"))->version, 0u);
+  // The failed transaction consumed no sequence, version or log position.
+  auto ok = append_one(*db, k.ev("s", EV::exact(0), "after"));
+  ASSERT_TRUE(ok) << ok.error().to_string();
+  EXPECT_EQ(ok->first_partition_sequence, 1u);
+  EXPECT_EQ(ok->stream_versions, std::vector<uint64_t>{1});
+  EXPECT_EQ(ok->log_position, 2u);
+  auto check = [&](const Database& d) {
+    auto all = scan_partition(d, k.pid);
+    ASSERT_EQ(sequences(all), iota_vec(0, 2));
+    EXPECT_EQ(all[1].payload, "after");
+    EXPECT_FALSE(d.read_event(k.pid, lost.event_id)->has_value());
+  };
+  check(*db);
+  db->close();
+  db.reset();
+  db = open();
+  check(*db);
+  auto next = append_one(*db, k.ev("s", EV::exact(1)));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->log_position, 3u);
+}
+
+TEST_F(DatabaseFaults, WriteFailureNoSpace) {
+  auto db = open();
+  Keyed k;
+  ASSERT_TRUE(append_one(*db, k.ev("s", EV::empty())));
+  std::atomic<int> fail{1};
+  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
+    return op == FileFaults::Op::Write && is_segment(p) && fail.fetch_sub(1) > 0 ? ENOSPC : 0;
+  });
+  NewEvent lost = k.ev("s", EV::exact(0));
+  auto r = append_many(*db, {lost, k.ev("s", EV::exact(1))});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::NoSpace) << r.error().to_string();
+  FileFaults::clear();
+  EXPECT_FALSE(db->read_event(k.pid, lost.event_id)->has_value());
+  auto ok = append_many(*db, {k.ev("s", EV::exact(0)), k.ev("s", EV::exact(1))});
+  ASSERT_TRUE(ok) << ok.error().to_string();
+  EXPECT_EQ(ok->first_partition_sequence, 1u);
+  EXPECT_EQ(ok->stream_versions, (std::vector<uint64_t>{1, 2}));
+  db->close();
+  db.reset();
+  db = open();
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), iota_vec(0, 3));
+  EXPECT_EQ(versions(scan_stream(*db, k.pid, "s")), iota_vec(0, 3));
+}
+
+TEST_F(DatabaseFaults, FailedGroupCommitFailsEveryTransactionOfTheBatch) {
+  // A 20 ms wait for company puts the queued appends into one batch (one write + one sync).
+  auto db = open(DatabaseBuilder().flush_interval_duration(std::chrono::milliseconds(20)));
+  Keyed k;
+  ASSERT_TRUE(append_one(*db, k.ev("s", EV::empty())));
+  std::atomic<int> fail{1};
+  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
+    return op == FileFaults::Op::Sync && is_segment(p) && fail.fetch_sub(1) > 0 ? EIO : 0;
+  });
+  constexpr int kN = 10;
+  std::vector<std::promise<Result<AppendResult>>> promises(kN);
+  std::vector<NewEvent> evs;
+  for (int i = 0; i < kN; ++i) {
+    evs.push_back(k.ev("s", EV::any(), "batch-" + std::to_string(i)));
+    db->append_events_async(k.pid, make_tx({evs.back()}), [&promises, i](Result<AppendResult> r) {
+      promises[i].set_value(std::move(r));
+    });
+  }
+  int failed = 0;
+  std::vector<uint64_t> seqs;
+  for (int i = 0; i < kN; ++i) {
+    auto r = promises[i].get_future().get();
+    if (!r) {
+      EXPECT_EQ(r.error().code, Errc::Io);
+      ++failed;
+      EXPECT_FALSE(db->read_event(k.pid, evs[i].event_id)->has_value());
+    } else {
+      seqs.push_back(r->first_partition_sequence);
+      EXPECT_TRUE(db->read_event(k.pid, evs[i].event_id)->has_value());
+    }
+  }
+  FileFaults::clear();
+  EXPECT_GE(failed, 1);
+  // The successful ones (a later batch) were renumbered after the failure: gapless from 1.
+  EXPECT_EQ(seqs, iota_vec(1, 1 + seqs.size()));
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), iota_vec(0, 1 + seqs.size()));
+  db->close();
+  db.reset();
+  db = open();
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), iota_vec(0, 1 + seqs.size()));
+  EXPECT_EQ(versions(scan_stream(*db, k.pid, "s")), iota_vec(0, 1 + seqs.size()));
+}
+
+TEST_F(DatabaseFaults, RolloverFailureIsAnErrorAndTheNextAppendRollsOver) {
+  auto db = open(DatabaseBuilder().segment_size(64 * 1024));
+  Keyed k;
+  std::vector<AppendResult> ok;
+  for (int i = 0; i < 10; ++i) {
+    auto r = append_one(*db, k.ev("s", EV::any(), std::string(6000, 'a')));
+    ASSERT_TRUE(r);
+    ok.push_back(*r);
+  }
+  ASSERT_EQ(ok.back().segment_id, 0u);
+  // The next append needs segment 1; creating it fails once.
+  const SegmentId first_live = ok.back().segment_id;
+  std::atomic<int> fail{1};
+  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
+    const bool new_segment =
+        is_segment(p) &&
+        p != get_path(dir_.path(), bucket_for_partition(k.pid, 4), first_live, SegmentKind::Events);
+    return op != FileFaults::Op::Truncate && new_segment && fail.fetch_sub(1) > 0 ? EIO : 0;
+  });
+  Result<AppendResult> r;
+  int attempts = 0;
+  do {
+    r = append_one(*db, k.ev("s", EV::any(), std::string(6000, 'b')));
+    ++attempts;
+  } while (r && r->segment_id == first_live && attempts < 10);
+  FileFaults::clear();
+  EXPECT_FALSE(r) << "rollover did not hit the fault";
+  if (!r) {
+    EXPECT_EQ(r.error().code, Errc::Io) << r.error().to_string();
+  }
+  auto after = append_one(*db, k.ev("s", EV::any(), std::string(6000, 'c')));
+  ASSERT_TRUE(after) << after.error().to_string();
+  EXPECT_GT(after->segment_id, first_live);
+  const uint64_t n = after->last_partition_sequence + 1;
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), iota_vec(0, n));
+  db->close();
+  db.reset();
+  db = open(DatabaseBuilder().segment_size(64 * 1024));
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), iota_vec(0, n));
+  EXPECT_EQ(versions(scan_stream(*db, k.pid, "s")), iota_vec(0, n));
+}
+
+TEST_F(DatabaseFaults, BackgroundIndexWriteFailureIsLoggedAndRebuiltOnOpen) {
+  std::mutex mu;
+  std::vector<std::string> errors;
+  auto sink = [&](LogLevel level, std::string_view msg) {
+    if (level == LogLevel::Error) {
+      std::lock_guard lock(mu);
+      errors.emplace_back(msg);
+    }
+  };
+  auto db = open(DatabaseBuilder().segment_size(64 * 1024).log_sink(sink));
+  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
+    return op == FileFaults::Op::Write && p.string().find(".eidx") != std::string::npos ? EIO : 0;
+  });
+  Keyed k;
+  std::vector<NewEvent> evs;
+  for (int i = 0; i < 40; ++i) {
+    evs.push_back(k.ev("s", EV::any(), std::string(5000, 'x')));
+    ASSERT_TRUE(append_one(*db, evs.back()));
+  }
+  // Served from the in-memory indexes meanwhile.
+  for (const auto& e : evs) EXPECT_TRUE(db->read_event(k.pid, e.event_id)->has_value());
+  db->close();
+  FileFaults::clear();
+  {
+    std::lock_guard lock(mu);
+    EXPECT_FALSE(errors.empty()) << "the failed index write was not logged";
+  }
+  db.reset();
+  db = open(DatabaseBuilder().segment_size(64 * 1024).log_sink(quiet_log));
+  for (const auto& e : evs) {
+    auto ev = db->read_event(k.pid, e.event_id);
+    ASSERT_TRUE(ev) << ev.error().to_string();
+    EXPECT_TRUE(ev->has_value());
+  }
+  EXPECT_EQ(sequences(scan_partition(*db, k.pid)), iota_vec(0, 40));
+  auto ids = list_segment_ids(dir_.path(), bucket_for_partition(k.pid, 4));
+  ASSERT_TRUE(ids);
+  ASSERT_GE(ids->size(), 2u);
+  for (size_t i = 0; i + 1 < ids->size(); ++i) {
+    EXPECT_TRUE(fs::exists(
+        get_path(dir_.path(), bucket_for_partition(k.pid, 4), (*ids)[i], SegmentKind::EventIndex)));
   }
 }
 
