@@ -169,7 +169,13 @@ Result<std::optional<Bucket::StreamState>> Bucket::lookup_stream(PartitionId pid
     streams_.emplace(std::move(key), st);
     return st;
   }
-  for (auto it = closed_->rbegin(); it != closed_->rend(); ++it) {
+  // closed_ is swapped by the background index job (replace_closed): take a snapshot.
+  std::shared_ptr<const ClosedList> closed;
+  {
+    std::shared_lock lock(mu_);
+    closed = closed_;
+  }
+  for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
     auto s = (*it)->stream_summary(pid, sid);
     if (!s) return std::unexpected(s.error());
     if (*s) {
@@ -414,10 +420,12 @@ Status Bucket::rollover() {
 
   std::shared_ptr<const OpenIndexes> mem = live_;
   std::shared_ptr<SegmentReader> old_reader = live_reader_;
-  auto closed = std::make_shared<ClosedList>(*closed_);
-  closed->push_back(std::make_shared<ClosedSegment>(old_reader, mem));
+  auto closed_seg = std::make_shared<ClosedSegment>(old_reader, mem);
   {
+    // Copy closed_ under the lock: the background job may be swapping an entry right now.
     std::unique_lock lock(mu_);
+    auto closed = std::make_shared<ClosedList>(*closed_);
+    closed->push_back(std::move(closed_seg));
     live_id_ = new_id;
     live_reader_ = std::move(*r);
     live_ = std::make_shared<OpenIndexes>();
