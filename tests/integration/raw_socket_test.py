@@ -330,7 +330,7 @@ class RawSocketTest(unittest.TestCase):
                 self.assertEqual(reply["stream_version"], 0, reply)
             finally:
                 other.close()
-            self.assertLess(time.monotonic() - start, 2.0)
+            self.assertLess(time.monotonic() - start, 5.0)
             print(f"\n  slow client: sent {sent >> 20} MiB, {outcome}", end=" ... ", flush=True)
         finally:
             slow.close()

@@ -146,6 +146,44 @@ expect "TIMESTAMP in nanoseconds overflows" cli EAPPEND x n TIMESTAMP 1844674407
 EOF
 expect_match "EVENT_ID without the partition hash" '\(error\) INVALIDARG .*partition hash.*' \
   "$(cli EAPPEND x n EVENT_ID "$FIRST_ID" EXPECTED_VERSION empty)"
+# PROTOCOL §11 rows 12, 22, 26: rejected at parse time with INVALIDARG, CR/LF sanitized.
+expect_match "event name over 255 bytes" '\(error\) INVALIDARG .*' \
+  "$(cli EAPPEND x "$(printf 'n%.0s' $(seq 256))" EXPECTED_VERSION empty)"
+expect_match "empty event name" '\(error\) INVALIDARG .*' "$(cli EAPPEND x '' EXPECTED_VERSION empty)"
+expect_match "TIMESTAMP at or above 2^63 ns" '\(error\) INVALIDARG .*' \
+  "$(cli EAPPEND x n TIMESTAMP 9300000000000 EXPECTED_VERSION empty)"
+expect_match "expected version above i64" '\(error\) INVALIDARG .*' \
+  "$(cli EAPPEND x n EXPECTED_VERSION 18446744073709551615)"
+expect "stream id with a NUL byte" session -3 -- 'EAPPEND "a\x00b" n EXPECTED_VERSION empty' <<'EOF'
+(error) INVALIDARG stream id cannot contain null bytes
+EOF
+expect "CR/LF in a stream id does not break the error line" session -3 -- \
+  'EAPPEND "line\r\nbreak" n EXPECTED_VERSION empty' 'EAPPEND "line\r\nbreak" n EXPECTED_VERSION empty' 'PING' <<EOF
+1# event_id => <event-id>
+2# partition_key => $(key_of $'line\r\nbreak')
+3# partition_id => (integer) $(partition_of $'line\r\nbreak')
+4# partition_sequence => (integer) 0
+5# stream_version => (integer) 0
+6# timestamp => (integer) <now>
+(error) WRONGVER current stream version is 0 but expected empty for partition key $(key_of $'line\r\nbreak') and stream id line  break
+PONG
+EOF
+# Another key that maps to the stream's partition (PROTOCOL §2.6).
+cli EAPPEND key-mismatch n EXPECTED_VERSION empty >/dev/null
+other_key=$("$PYTHON" - "$(partition_of key-mismatch)" <<'PYEOF'
+import sys, uuid
+i = 0
+while True:
+    k = uuid.uuid5(uuid.NAMESPACE_OID, str(i))
+    if ((k.int >> 46) & 0xFFFF) % 32 == int(sys.argv[1]):
+        print(k)
+        break
+    i += 1
+PYEOF
+)
+expect "same partition, different partition key" cli EAPPEND key-mismatch n PARTITION_KEY "$other_key" EXPECTED_VERSION 0 <<EOF
+(error) DBOPFAILED database operation failed: partition key must be the same for all events in a stream: expected $(key_of key-mismatch), got $other_key
+EOF
 
 # ------------------------------------------------------------------------- EGET
 expect "EGET of the first event" cli EGET "$FIRST_ID" <<'EOF'
@@ -219,6 +257,16 @@ EOF
 expect_eq "ESCAN COUNT 1 has more" "1# has_more => (true)" "$(cli ESCAN user-123 - + COUNT 1 | head -n 1)"
 expect_eq "ESCAN COUNT 1 returns one event" "1" "$(cli ESCAN user-123 - + COUNT 1 | grep -c 'event_id =>')"
 expect_eq "ESCAN from 1" "$SECOND_ID" "$(cli ESCAN user-123 1 + | field event_id)"
+# COUNT reached exactly at the end of the stream: nothing more (look-ahead, §11 row 9).
+expect_eq "ESCAN COUNT 2 of 2 has no more" "1# has_more => (false)" "$(cli ESCAN user-123 - + COUNT 2 | head -n 1)"
+expect "ESCAN COUNT 0" cli ESCAN user-123 - + COUNT 0 <<'EOF'
+1# has_more => (true)
+2# events => (empty array)
+EOF
+expect "ESCAN COUNT 0 past the end" cli ESCAN user-123 2 + COUNT 0 <<'EOF'
+1# has_more => (false)
+2# events => (empty array)
+EOF
 expect "ESCAN of a missing stream" cli ESCAN nope - + <<'EOF'
 1# has_more => (false)
 2# events => (empty array)
