@@ -82,12 +82,14 @@ class Client {
   // The next reply, or nullopt on EOF, timeout or a malformed reply.
   std::optional<RespValue> read() {
     for (;;) {
-      if (!buf_.empty()) {
-        resp::ReadResult r = reader_.parse(buf_);
-        buf_.erase(0, r.consumed);
+      if (off_ < buf_.size()) {
+        resp::ReadResult r = reader_.parse(std::string_view(buf_).substr(off_));
+        off_ += r.consumed;
         if (r.status == resp::ReadStatus::Value) return reader_.take();
         if (r.status == resp::ReadStatus::Error) return std::nullopt;
       }
+      buf_.erase(0, off_);
+      off_ = 0;
       char tmp[65536];
       ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
       if (n <= 0) return std::nullopt;
@@ -102,7 +104,7 @@ class Client {
 
   // True if the server closed the connection (EOF, or reset) with no further bytes.
   bool closed_by_peer() {
-    if (!buf_.empty()) return false;
+    if (off_ < buf_.size()) return false;
     char tmp[256];
     ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
     return n == 0 || (n < 0 && errno == ECONNRESET);
@@ -113,6 +115,7 @@ class Client {
  private:
   int fd_ = -1;
   std::string buf_;
+  std::size_t off_ = 0;  // bytes of buf_ already parsed
   resp::ReplyReader reader_;
 };
 
