@@ -50,6 +50,19 @@ Status Bucket::recover() {
     std::error_code ec;
     if (fs::exists(get_path(base, bid, s, SegmentKind::Events), ec)) with_data.push_back(s);
   }
+  // A highest segment file shorter than a header is a segment creation (rollover) interrupted
+  // by a crash before its header was durable: it never held a record, drop it.
+  while (!with_data.empty()) {
+    std::error_code ec;
+    const uintmax_t size =
+        fs::file_size(get_path(base, bid, with_data.back(), SegmentKind::Events), ec);
+    if (ec || size >= segment_format::kHeaderSize) break;
+    log(LogLevel::Warn, "bucket " + std::to_string(bid) + " segment " +
+                            std::to_string(with_data.back()) + ": removing a segment whose " +
+                            "creation was interrupted (" + std::to_string(size) + " bytes)");
+    fs::remove_all(segment_dir(base, bid, with_data.back()), ec);
+    with_data.pop_back();
+  }
   // Directories above the live segment without data.evts are leftovers of a crash between
   // mkdir and file creation (STORAGE B20): remove them so they are never mistaken for segments.
   const SegmentId live = with_data.empty() ? 0 : with_data.back();
