@@ -3,6 +3,7 @@
 // both servers. Each client thread runs one asio::io_context; each connection keeps up to
 // --pipeline requests in flight and times every request from send to reply.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <asio.hpp>
 #include <atomic>
 #include <charconv>
@@ -146,11 +147,38 @@ class Rng {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Synchronous client for handshakes and the setup phase
+// Synchronous client for handshakes and the setup phase. Runs before the socket's io_context
+// is started by a worker thread; every operation has a deadline (--timeout).
+
+// Starts an async operation, runs the socket's io_context until it completes or `timeout`
+// seconds pass (then cancels it and reports timed_out).
+template <class Start>
+asio::error_code run_with_deadline(tcp::socket& sock, double timeout, std::size_t* n, Start start) {
+  auto& io = static_cast<asio::io_context&>(sock.get_executor().context());
+  bool done = false;
+  asio::error_code result;
+  start([&](asio::error_code ec, std::size_t k = 0) {
+    done = true;
+    result = ec;
+    if (n != nullptr) *n = k;
+  });
+  io.restart();
+  io.run_for(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(timeout)));
+  if (!done) {
+    asio::error_code ignored;
+    sock.cancel(ignored);
+    io.restart();
+    io.run();  // delivers the cancelled handler
+    result = asio::error::timed_out;
+  }
+  io.restart();
+  return result;
+}
 
 class SyncClient {
  public:
-  explicit SyncClient(tcp::socket& sock) : sock_(sock) {}
+  SyncClient(tcp::socket& sock, double timeout) : sock_(sock), timeout_(timeout) {}
 
   // Sends `reqs` (each one encoded command) pipelined and reads one reply per request.
   bool call(const std::vector<std::string>& reqs, std::vector<RespValue>& replies,
@@ -160,8 +188,9 @@ class SyncClient {
       std::size_t end = std::min(reqs.size(), i + kSetupChunk);
       std::string out;
       for (std::size_t j = i; j < end; ++j) out.append(reqs[j]);
-      asio::error_code ec;
-      asio::write(sock_, asio::buffer(out), ec);
+      asio::error_code ec = run_with_deadline(sock_, timeout_, nullptr, [&](auto handler) {
+        asio::async_write(sock_, asio::buffer(out), handler);
+      });
       if (ec) {
         err = "write: " + ec.message();
         return false;
@@ -197,25 +226,31 @@ class SyncClient {
           return false;
         }
       }
-      char tmp[65536];
-      asio::error_code ec;
-      std::size_t n = sock_.read_some(asio::buffer(tmp), ec);
+      std::size_t n = 0;
+      asio::error_code ec = run_with_deadline(sock_, timeout_, &n, [&](auto handler) {
+        sock_.async_read_some(asio::buffer(tmp_), handler);
+      });
       if (ec) {
         err = ec == asio::error::eof ? "connection closed by server" : "read: " + ec.message();
         return false;
       }
-      buf_.append(tmp, n);
+      buf_.append(tmp_.data(), n);
     }
   }
 
   tcp::socket& sock_;
+  double timeout_;
   std::string buf_;
+  std::vector<char> tmp_ = std::vector<char>(64 * 1024);
   ReplyReader reader_;
 };
 
-bool connect_socket(tcp::socket& sock, const tcp::resolver::results_type& eps, std::string& err) {
-  asio::error_code ec;
-  asio::connect(sock, eps, ec);
+bool connect_socket(tcp::socket& sock, const tcp::resolver::results_type& eps, double timeout,
+                    std::string& err) {
+  asio::error_code ec = run_with_deadline(sock, timeout, nullptr, [&](auto handler) {
+    asio::async_connect(sock, eps,
+                        [handler](asio::error_code e, const tcp::endpoint&) { handler(e); });
+  });
   if (ec) {
     err = "connect: " + ec.message();
     return false;
@@ -260,8 +295,11 @@ struct Stats {
   std::vector<std::string> error_samples;
   Clock::time_point last_completion{};
 
+  // Keeps the first few distinct error messages.
   void sample(std::string msg) {
-    if (error_samples.size() < kMaxErrorSamples) error_samples.push_back(std::move(msg));
+    if (error_samples.size() >= kMaxErrorSamples) return;
+    if (std::find(error_samples.begin(), error_samples.end(), msg) != error_samples.end()) return;
+    error_samples.push_back(std::move(msg));
   }
   void merge(const Stats& o) {
     hist.merge(o.hist);
@@ -297,8 +335,8 @@ class Conn {
 
   // Connects and performs the handshake synchronously (before the io_context runs).
   bool open(const tcp::resolver::results_type& eps, std::string& err) {
-    if (!connect_socket(sock_, eps, err)) return false;
-    SyncClient sc(sock_);
+    if (!connect_socket(sock_, eps, s_.opt.timeout, err)) return false;
+    SyncClient sc(sock_, s_.opt.timeout);
     RespValue r;
     if (s_.opt.resp == 3) {
       std::string req;
@@ -322,6 +360,14 @@ class Conn {
   void start() {
     read();
     fill();
+  }
+
+  // After an aborted run (io_context stopped): measured requests still in flight are errors.
+  uint64_t abandon() {
+    uint64_t n = 0;
+    for (const Pending& p : inflight_) n += p.kind == Kind::Measured ? 1 : 0;
+    inflight_.clear();
+    return n;
   }
 
  private:
@@ -674,8 +720,8 @@ bool setup(Shared& s, const tcp::resolver::results_type& eps, std::string& err) 
   if (!reads) return true;
   asio::io_context io;
   tcp::socket sock(io);
-  if (!connect_socket(sock, eps, err)) return false;
-  SyncClient sc(sock);
+  if (!connect_socket(sock, eps, o.timeout, err)) return false;
+  SyncClient sc(sock, o.timeout);
   uint64_t partitions = 32;
   if (is_sierra(w)) {
     std::string req;
@@ -910,8 +956,12 @@ int run(Options o) {
   Stats total;
   for (auto& t : threads) total.merge(t->stats);
   if (stalled) {
-    total.sample("no reply for " + std::to_string(opt.timeout) + " s; run aborted");
-    ++total.errors;
+    for (auto& t : threads) {
+      for (auto& c : t->conns) total.errors += c->abandon();
+    }
+    char msg[96];
+    std::snprintf(msg, sizeof msg, "no reply for %g s; run aborted", opt.timeout);
+    total.sample(msg);
   }
   double elapsed = 0;
   if (total.requests > 0) {
