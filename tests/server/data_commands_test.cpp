@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -670,6 +671,88 @@ TEST_F(DataCommandsTest, EpscanPagingAndHasMore) {
     start = std::to_string(seqs.back() + 1);
   }
   EXPECT_EQ(all, (V{0, 1, 2, 3, 4}));
+}
+
+TEST_F(DataCommandsTest, ConcurrentAppendsFinishOnWriterThreads) {
+  ctx_.config.append.strict_versioning = false;
+  constexpr int kN = 200;
+  std::vector<ReplyPtr> replies;
+  for (int i = 0; i < kN; ++i) {
+    const std::string stream = "s" + std::to_string(i % 8);
+    std::vector<std::string> args = {"EAPPEND", stream, "E"};
+    std::vector<std::string_view> views(args.begin(), args.end());
+    replies.push_back(std::make_shared<Reply>(3));
+    cmd_eappend(ctx_, session_, Args(views), replies.back());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::vector<std::vector<int64_t>> versions(8);
+  for (int i = 0; i < kN; ++i) {
+    while (!replies[i]->done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    ASSERT_TRUE(replies[i]->done());
+    RespValue v = Parse(replies[i]->bytes());
+    ASSERT_EQ(v.type, RespType::Map) << v.str;
+    versions[i % 8].push_back(Val(v, "stream_version").integer);
+  }
+  for (auto& vs : versions) {
+    std::sort(vs.begin(), vs.end());
+    for (size_t j = 0; j < vs.size(); ++j) EXPECT_EQ(vs[j], static_cast<int64_t>(j));
+  }
+  EXPECT_EQ(ctx_.stats.events_appended.load(), static_cast<uint64_t>(kN));
+}
+
+TEST_F(DataCommandsTest, ScansAcrossSegmentRollover) {
+  Open(DatabaseBuilder().segment_size(4096));
+  const std::string k = std::string(kUser123Key);
+  constexpr int kEvents = 60;  // ~300 bytes each: many segments
+  for (int i = 0; i < kEvents; ++i) {
+    const std::string stream = i % 2 == 0 ? "user-123" : "u2";
+    const int version = i / 2;
+    Append({stream, "E", "PARTITION_KEY", k, "EXPECTED_VERSION",
+            version == 0 ? "empty" : std::to_string(version - 1), "PAYLOAD",
+            std::string(200, static_cast<char>('a' + i % 26))});
+  }
+  // EPSCAN pages of 7 over the whole partition.
+  std::vector<int64_t> seqs;
+  std::string start = "-";
+  for (int guard = 0; guard < 100; ++guard) {
+    RespValue v = RunParsed(cmd_epscan, {"EPSCAN", k, start, "+", "COUNT", "7"});
+    ASSERT_EQ(v.type, RespType::Map) << v.str;
+    for (const RespValue& e : Val(v, "events").children) {
+      seqs.push_back(Val(e, "partition_sequence").integer);
+      const int64_t i = seqs.back();
+      EXPECT_EQ(Val(e, "payload").str, std::string(200, static_cast<char>('a' + i % 26)));
+    }
+    if (!Val(v, "has_more").boolean) break;
+    start = std::to_string(seqs.back() + 1);
+  }
+  ASSERT_EQ(seqs.size(), static_cast<size_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) EXPECT_EQ(seqs[i], i);
+
+  // ESCAN pages of 4 over one stream.
+  std::vector<int64_t> versions;
+  start = "-";
+  for (int guard = 0; guard < 100; ++guard) {
+    RespValue v =
+        RunParsed(cmd_escan, {"ESCAN", "u2", start, "+", "COUNT", "4", "PARTITION_KEY", k});
+    ASSERT_EQ(v.type, RespType::Map) << v.str;
+    for (const RespValue& e : Val(v, "events").children) {
+      versions.push_back(Val(e, "stream_version").integer);
+      EXPECT_EQ(Val(e, "stream_id").str, "u2");
+    }
+    if (!Val(v, "has_more").boolean) break;
+    start = std::to_string(versions.back() + 1);
+  }
+  ASSERT_EQ(versions.size(), static_cast<size_t>(kEvents / 2));
+  for (int i = 0; i < kEvents / 2; ++i) EXPECT_EQ(versions[i], i);
+  EXPECT_EQ(Run(cmd_esver, {"ESVER", "u2", "PARTITION_KEY", k}),
+            ":" + std::to_string(kEvents / 2 - 1) + "\r\n");
+  EXPECT_EQ(Run(cmd_epseq, {"EPSEQ", "21"}), ":" + std::to_string(kEvents - 1) + "\r\n");
+  // An event in an old segment is found by id.
+  RespValue first = RunParsed(cmd_epscan, {"EPSCAN", "21", "0", "0"});
+  const std::string id = Val(Val(first, "events").children.at(0), "event_id").str;
+  EXPECT_EQ(Val(RunParsed(cmd_eget, {"EGET", id}), "partition_sequence").integer, 0);
 }
 
 TEST_F(DataCommandsTest, CrLfInStreamIdSanitizedInSimpleStrings) {
