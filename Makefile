@@ -9,7 +9,10 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := cmake ninja-build g++ pkg-config \
   libasio-dev libcmph-dev libxxhash-dev uuid-dev libspdlog-dev libfmt-dev libcli11-dev \
   libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  redis-tools python3-redis nodejs npm
+  redis-tools python3-redis
+# Node.js and npm are checked by command, not package: machines may carry a Node.js build whose
+# package bundles npm (and conflicts with Debian's npm package).
+DEB_COMMANDS := node:nodejs npm:npm
 
 .PHONY: all deps build test run bench asan clean format
 
@@ -19,6 +22,8 @@ all: build
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for cp in $(DEB_COMMANDS); do \
+	  command -v $${cp%%:*} >/dev/null 2>&1 || missing="$$missing $${cp#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
