@@ -406,16 +406,26 @@ class DatabaseIterators : public DatabaseTest {
                    .writer_threads(1)
                    .reader_threads(1));
   }
-  // Appends `n` single events to `stream` (payload sized to make ~150 events per segment).
+  // Appends `n` single events to `stream` (~150 per segment), submitted asynchronously in groups
+  // of 100 (one bucket: they are executed in submission order, with group commit).
   std::vector<AppendResult> fill(const std::string& stream, int n) {
     std::vector<AppendResult> out;
-    for (int i = 0; i < n; ++i) {
-      auto r = append_one(*db_, k_.ev(stream, EV::any(), std::string(700, 'a' + i % 26)));
-      if (!r) {
-        ADD_FAILURE() << r.error().to_string();
-        break;
+    for (int base = 0; base < n; base += 100) {
+      std::vector<std::promise<Result<AppendResult>>> promises(std::min(100, n - base));
+      for (size_t j = 0; j < promises.size(); ++j) {
+        const int i = base + static_cast<int>(j);
+        db_->append_events_async(
+            k_.pid, make_tx({k_.ev(stream, EV::any(), std::string(700, 'a' + i % 26))}),
+            [&promises, j](Result<AppendResult> r) { promises[j].set_value(std::move(r)); });
       }
-      out.push_back(*r);
+      for (auto& p : promises) {
+        auto r = p.get_future().get();
+        if (!r) {
+          ADD_FAILURE() << r.error().to_string();
+          return out;
+        }
+        out.push_back(*r);
+      }
     }
     return out;
   }
