@@ -118,6 +118,12 @@ stop_server() {
     SERVER_STOPPED_OK=0
     return 1
   fi
+  # Sanitizer builds: UBSan reports without changing the exit status.
+  if grep -qE 'runtime error:|ERROR: (Address|Leak|Thread|Undefined)Sanitizer' "$SERVER_LOG"; then
+    echo "sanitizer report in the server log" >&2
+    SERVER_STOPPED_OK=0
+    return 1
+  fi
   return 0
 }
 
