@@ -113,8 +113,13 @@ void Connection::force_close() {
 
 void Connection::do_read() {
   if (reading_ || read_eof_ || closing_ || closed()) return;
+  // Room for the next read. For a large frame, grow towards what the parser wants, at most
+  // doubling per read: memory stays proportional to the bytes actually received (a client that
+  // declares a huge bulk and sends nothing does not get a huge buffer).
   std::size_t need = kReadChunk;
-  if (want_ > in_len_) need = std::max(need, want_ - in_len_);
+  if (want_ > in_len_) {
+    need = std::clamp(want_ - in_len_, kReadChunk, std::max(in_len_, kReadChunk));
+  }
   if (in_buf_.size() < in_len_ + need) {
     in_buf_.resize(in_len_ + need);
   } else if (in_buf_.size() > kKeepBufferBytes && in_len_ + need <= kKeepBufferBytes) {
