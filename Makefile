@@ -14,7 +14,7 @@ DEB_PACKAGES := cmake ninja-build g++ pkg-config \
 # package bundles npm (and conflicts with Debian's npm package).
 DEB_COMMANDS := node:nodejs npm:npm
 
-.PHONY: all deps build test run bench asan clean format
+.PHONY: all deps build test run bench compare asan clean format
 
 all: build
 
@@ -46,6 +46,10 @@ run: build
 
 bench: build
 	./$(BUILD_DIR)/sierradb-microbench
+
+# Side-by-side comparison with Redis Streams and PostgreSQL/Message DB (see BENCHMARKS.md).
+compare: build
+	bash bench/compare/run.sh
 
 asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIERRA_WERROR=ON -DSIERRA_SANITIZE=ON $(CMAKE_FLAGS)
