@@ -14,6 +14,7 @@
 #include "engine/database.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
+#include "server/subscriptions/subscription_hub.hpp"
 
 namespace {
 
@@ -92,6 +93,7 @@ int run(int argc, char** argv) {
 
   // Open the database (recovers every owned bucket).
   const auto open_started = std::chrono::steady_clock::now();
+  auto hub = std::make_shared<sierra::server::SubscriptionHub>();
   sierra::DatabaseBuilder builder;
   builder.partition_count(config.partition.count)
       .total_buckets(config.bucket.count)
@@ -102,7 +104,8 @@ int run(int argc, char** argv) {
       .writer_threads(config.threads.write)
       .flush_interval_duration(std::chrono::milliseconds(config.sync.interval_ms))
       .flush_interval_events(static_cast<uint32_t>(config.sync.max_batch_size))
-      .log_sink(engine_log);
+      .log_sink(engine_log)
+      .on_commit(hub->listener());
   auto db = builder.open(config.dir);
   if (!db) {
     spdlog::error("cannot open database in {}: {}", config.dir, db.error().to_string());
@@ -126,7 +129,7 @@ int run(int argc, char** argv) {
                  config.owned_buckets.size(), events, partitions);
   }
 
-  auto server = sierra::server::Server::start(config, *db);
+  auto server = sierra::server::Server::start(config, *db, hub);
   if (!server) {
     spdlog::error("{}", server.error());
     (*db)->close();

@@ -14,6 +14,7 @@
 #include "engine/file.hpp"
 #include "engine/ids.hpp"
 #include "server/connection.hpp"
+#include "server/subscriptions/subscription_hub.hpp"
 
 namespace sierra::server {
 
@@ -93,6 +94,7 @@ class ServerImpl {
   asio::ip::tcp::acceptor acceptor{accept_strand};
   asio::steady_timer retry_timer{accept_strand};
   std::unique_ptr<ReadPool> reads;  // destroyed before io: its jobs may hold connections
+  std::shared_ptr<SubscriptionHub> hub;
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_id{1};
   std::string address;
@@ -196,6 +198,7 @@ void ServerImpl::stop() {
     cv.wait_for(lock, std::chrono::seconds(1), [this] { return conns.empty(); });
   }
 
+  if (hub) hub->shutdown();
   if (reads) reads->stop();
   work.reset();
   io.stop();
@@ -217,8 +220,8 @@ Server::~Server() {
   stop();
 }
 
-std::expected<std::unique_ptr<Server>, std::string> Server::start(Config config,
-                                                                  std::shared_ptr<Database> db) {
+std::expected<std::unique_ptr<Server>, std::string> Server::start(
+    Config config, std::shared_ptr<Database> db, std::shared_ptr<SubscriptionHub> hub) {
   auto impl = std::make_unique<ServerImpl>();
   auto node_id = load_or_create_node_id(config.dir);
   if (!node_id) return std::unexpected(node_id.error());
@@ -249,6 +252,10 @@ std::expected<std::unique_ptr<Server>, std::string> Server::start(Config config,
   impl->ctx.reads = impl->reads.get();
   impl->ctx.peer_id = std::move(*node_id);
   impl->ctx.started = std::chrono::steady_clock::now();
+  impl->hub = hub ? std::move(hub) : std::make_shared<SubscriptionHub>();
+  impl->hub->attach(impl->ctx.db, impl->reads.get(),
+                    static_cast<std::size_t>(impl->ctx.config.limits.max_pending_reply_bytes));
+  impl->ctx.subscriptions = impl->hub.get();
 
   impl->work.emplace(impl->io.get_executor());
   ServerImpl* p = impl.get();

@@ -22,6 +22,7 @@ namespace sierra::server {
 
 class Connection;
 class ServerImpl;
+class SubscriptionHub;
 
 // Loads the node id stored in `<dir>/node_id`, or creates one (random UUID, written atomically)
 // so it is stable across restarts. Returns an error text on I/O failure.
@@ -35,8 +36,11 @@ class Server {
   // Binds the listener and starts the network and read threads. The database must be open;
   // the server closes it in stop(). Errors (bad address, port in use, node id) are returned as
   // one line of text.
-  static std::expected<std::unique_ptr<Server>, std::string> start(Config config,
-                                                                   std::shared_ptr<Database> db);
+  // `hub` serves the subscriptions; pass the one whose listener() the database was opened with
+  // (DatabaseBuilder::on_commit) so live events are pushed at once. Without one, the server
+  // makes a hub that polls for new events.
+  static std::expected<std::unique_ptr<Server>, std::string> start(
+      Config config, std::shared_ptr<Database> db, std::shared_ptr<SubscriptionHub> hub = nullptr);
 
   ~Server();  // stop()
   Server(const Server&) = delete;

@@ -5,6 +5,7 @@
 #include "server/commands/basic_commands.hpp"
 #include "server/commands/command.hpp"
 #include "server/commands/data_commands.hpp"
+#include "server/commands/subscription_commands.hpp"
 
 namespace sierra::server {
 
@@ -18,7 +19,9 @@ constexpr std::array kCommands = {
     CommandSpec{"EAPPEND", cmd_eappend}, CommandSpec{"EMAPPEND", cmd_emappend},
     CommandSpec{"EGET", cmd_eget},       CommandSpec{"ESCAN", cmd_escan},
     CommandSpec{"ESVER", cmd_esver},     CommandSpec{"EPSCAN", cmd_epscan},
-    CommandSpec{"EPSEQ", cmd_epseq},
+    CommandSpec{"EPSEQ", cmd_epseq},     CommandSpec{"ESUB", cmd_esub},
+    CommandSpec{"EPSUB", cmd_epsub},     CommandSpec{"EACK", cmd_eack},
+    CommandSpec{"EUNSUB", cmd_eunsub},
 };
 
 constexpr char upper(char c) {
