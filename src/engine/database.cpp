@@ -1,12 +1,12 @@
 #include "engine/database.hpp"
 
+#include <sys/resource.h>
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <future>
 #include <set>
 #include <sstream>
-#include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
 
@@ -89,8 +89,8 @@ Status validate(DatabaseOptions& o, bool range_error) {
   if (o.total_buckets == 0) return config_error("total_buckets must be at least 1");
   if (o.total_buckets > o.partition_count) {
     return config_error("total_buckets (" + std::to_string(o.total_buckets) +
-                        ") must not exceed partition_count (" +
-                        std::to_string(o.partition_count) + ")");
+                        ") must not exceed partition_count (" + std::to_string(o.partition_count) +
+                        ")");
   }
   if (o.bucket_ids.empty()) {
     for (uint32_t b = 0; b < o.total_buckets; ++b) o.bucket_ids.push_back(static_cast<BucketId>(b));
@@ -147,7 +147,8 @@ Status check_meta(const fs::path& dir, const DatabaseOptions& o) {
       }
       return {};
     };
-    if (auto s = mismatch("partition_count", get("partition_count"), o.partition_count); !s) return s;
+    if (auto s = mismatch("partition_count", get("partition_count"), o.partition_count); !s)
+      return s;
     if (auto s = mismatch("total_buckets", get("total_buckets"), o.total_buckets); !s) return s;
     return mismatch("segment_size", get("segment_size"), o.segment_size);
   }
@@ -156,8 +157,8 @@ Status check_meta(const fs::path& dir, const DatabaseOptions& o) {
                       {"total_buckets", o.total_buckets},
                       {"segment_size", o.segment_size}};
   const std::string text = j.dump(2) + "\n";
-  return write_file_atomically(path, std::span(reinterpret_cast<const uint8_t*>(text.data()),
-                                               text.size()));
+  return write_file_atomically(
+      path, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 void raise_fd_limit() {
@@ -213,6 +214,7 @@ struct SourceList {
   std::vector<Source> sources;
   size_t src = 0;
   size_t pos = 0;
+  Bucket* bucket = nullptr;  // heals closed segments whose index files are damaged
 };
 
 class PartitionIteratorImpl {
@@ -228,7 +230,8 @@ class PartitionIteratorImpl {
     while (list.src < list.sources.size()) {
       auto& s = list.sources[list.src];
       if (!s.loaded) {
-        auto offs = s.closed->partition_offsets(pid);
+        auto offs = list.bucket->on_closed(
+            s.closed, [&](const ClosedSegment& c) { return c.partition_offsets(pid); });
         if (!offs) return fail(offs.error());
         s.offsets = std::move(*offs);
         auto it = std::lower_bound(s.offsets.begin(), s.offsets.end(), from,
@@ -278,7 +281,8 @@ class StreamIteratorImpl {
     while (list.src < list.sources.size()) {
       auto& s = list.sources[list.src];
       if (!s.loaded) {
-        auto offs = s.closed->stream_offsets(pid, sid);
+        auto offs = list.bucket->on_closed(
+            s.closed, [&](const ClosedSegment& c) { return c.stream_offsets(pid, sid); });
         if (!offs) return fail(offs.error());
         if (*offs) s.offsets = std::move(**offs);
         prepare(s);
@@ -308,10 +312,9 @@ class StreamIteratorImpl {
   void prepare(SourceList::Source& s) {
     auto& v = s.offsets;
     if (!reverse) {
-      v.erase(v.begin(), std::lower_bound(v.begin(), v.end(), from, [](const SeqOffset& a,
-                                                                        uint64_t x) {
-                return a.sequence < x;
-              }));
+      v.erase(v.begin(),
+              std::lower_bound(v.begin(), v.end(), from,
+                               [](const SeqOffset& a, uint64_t x) { return a.sequence < x; }));
     } else {
       v.erase(std::upper_bound(v.begin(), v.end(), from,
                                [](uint64_t x, const SeqOffset& a) { return x < a.sequence; }),
@@ -336,8 +339,7 @@ Result<std::optional<EventRecord>> PartitionIterator::next(bool header_only) {
   return impl_->next(header_only);
 }
 
-StreamIterator::StreamIterator(std::unique_ptr<StreamIteratorImpl> impl)
-    : impl_(std::move(impl)) {}
+StreamIterator::StreamIterator(std::unique_ptr<StreamIteratorImpl> impl) : impl_(std::move(impl)) {}
 StreamIterator::StreamIterator(StreamIterator&&) noexcept = default;
 StreamIterator& StreamIterator::operator=(StreamIterator&&) noexcept = default;
 StreamIterator::~StreamIterator() = default;
@@ -351,6 +353,7 @@ Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t
   impl->from = from;
   impl->end = 0;
   Bucket* b = bucket_for(pid);
+  impl->list.bucket = b;
   if (b) {
     b->with_live([&](const Bucket::View& v, const OpenIndexes& live) {
       const PartitionEntry* e = live.partitions.get(pid);
@@ -388,6 +391,7 @@ Result<StreamIterator> DatabaseImpl::read_stream(PartitionId pid, std::string_vi
   impl->from = from;
   impl->reverse = reverse;
   Bucket* b = bucket_for(pid);
+  impl->list.bucket = b;
   if (b) {
     std::vector<SourceList::Source> sources;
     b->with_live([&](const Bucket::View& v, const OpenIndexes& live) {
@@ -424,7 +428,7 @@ DatabaseImpl::locate_event(PartitionId pid, const Uuid& id) const {
   });
   if (live_hit) return live_hit;
   for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
-    auto off = (*it)->find_event(id);
+    auto off = b->on_closed(*it, [&](const ClosedSegment& c) { return c.find_event(id); });
     if (!off) return std::unexpected(off.error());
     if (*off) return Found(std::make_pair((*it)->reader(), **off));
   }
@@ -451,8 +455,10 @@ Result<std::shared_ptr<Database>> DatabaseBuilder::open(const fs::path& dir) con
   std::sort(owned.begin(), owned.end());
   impl->by_id.assign(o.total_buckets, nullptr);
   for (BucketId id : owned) {
-    Bucket::Config cfg{dir, id, o.segment_size, o.partition_count, o.log,
-                       [bg](std::function<void()> job) { bg->post(std::move(job)); }};
+    Bucket::Config cfg{
+        dir, id, o.segment_size, o.partition_count, o.log, [bg](std::function<void()> job) {
+          bg->post(std::move(job));
+        }};
     auto b = Bucket::open(std::move(cfg));
     if (!b) return std::unexpected(b.error());
     impl->by_id[id] = b->get();
@@ -472,13 +478,25 @@ Result<std::shared_ptr<Database>> DatabaseBuilder::open(const fs::path& dir) con
 // ------------------------------------------------------------------------------------ Database
 
 Database::Database(std::unique_ptr<DatabaseImpl> impl) : impl_(std::move(impl)) {}
-Database::~Database() { close(); }
+Database::~Database() {
+  close();
+}
 
-const fs::path& Database::dir() const { return impl_->dir; }
-const DatabaseOptions& Database::options() const { return impl_->opts; }
-uint16_t Database::partition_count() const { return impl_->opts.partition_count; }
-uint16_t Database::total_buckets() const { return impl_->opts.total_buckets; }
-bool Database::owns_partition(PartitionId pid) const { return impl_->bucket_for(pid) != nullptr; }
+const fs::path& Database::dir() const {
+  return impl_->dir;
+}
+const DatabaseOptions& Database::options() const {
+  return impl_->opts;
+}
+uint16_t Database::partition_count() const {
+  return impl_->opts.partition_count;
+}
+uint16_t Database::total_buckets() const {
+  return impl_->opts.total_buckets;
+}
+bool Database::owns_partition(PartitionId pid) const {
+  return impl_->bucket_for(pid) != nullptr;
+}
 
 void Database::close() {
   std::lock_guard lock(impl_->close_mu);
@@ -521,8 +539,9 @@ Status Database::set_confirmations(PartitionId pid, SegmentId segment,
     std::lock_guard lock(impl_->close_mu);
     if (impl_->closed) return make_error(Errc::ShuttingDown, "the database is closed");
     impl_->writers->submit(WriterPool::TaskRequest{b, [&, b, offs = std::move(offs)] {
-      promise.set_value(b->set_confirmations(segment, offs, txid, count));
-    }});
+                                                     promise.set_value(b->set_confirmations(
+                                                         segment, offs, txid, count));
+                                                   }});
   }
   return future.get();
 }
@@ -536,8 +555,7 @@ Result<std::optional<EventRecord>> Database::read_event(PartitionId pid, const U
   if (!rec) return std::unexpected(rec.error());
   auto* ev = std::get_if<EventRecord>(&*rec);
   if (!ev || ev->event_id != id) {
-    return make_error(Errc::CorruptIndex, "event index points at another record",
-                      (*loc)->second);
+    return make_error(Errc::CorruptIndex, "event index points at another record", (*loc)->second);
   }
   if (ev->partition_id != pid) return std::optional<EventRecord>{};
   return std::optional<EventRecord>(std::move(*ev));
@@ -552,8 +570,7 @@ Result<std::optional<CommittedTransaction>> Database::read_transaction(Partition
   auto tx = (*loc)->first->read_transaction((*loc)->second, header_only);
   if (!tx) return std::unexpected(tx.error());
   if (*tx && ((*tx)->events.empty() || (*tx)->events.front().event_id != id)) {
-    return make_error(Errc::CorruptIndex, "event index points at another record",
-                      (*loc)->second);
+    return make_error(Errc::CorruptIndex, "event index points at another record", (*loc)->second);
   }
   if (*tx && (*tx)->events.front().partition_id != pid) {
     return std::optional<CommittedTransaction>{};
@@ -573,8 +590,8 @@ Result<std::optional<uint64_t>> Database::get_partition_sequence(PartitionId pid
   return std::optional<uint64_t>(wm - 1);
 }
 
-Result<StreamIterator> Database::read_stream(PartitionId pid, std::string_view sid,
-                                             uint64_t from, bool reverse) const {
+Result<StreamIterator> Database::read_stream(PartitionId pid, std::string_view sid, uint64_t from,
+                                             bool reverse) const {
   return impl_->read_stream(pid, sid, from, reverse);
 }
 
@@ -593,7 +610,7 @@ Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionI
   });
   if (live_hit) return live_hit;
   for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
-    auto s = (*it)->stream_summary(pid, sid);
+    auto s = b->on_closed(*it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
     if (!s) return std::unexpected(s.error());
     if (*s) return Out(StreamVersionInfo{(*s)->partition_key, (*s)->version_max});
   }

@@ -379,12 +379,14 @@ TEST_F(IndexRecovery, HeaderDamageIsRebuilt) {
   }
 }
 
-TEST_F(IndexRecovery, FlippedBytesNeverGiveWrongAnswers) {
+// A damaged index body is detected by the lookup that reads it (record/list CRCs) and the
+// segment's indexes are rebuilt from its data on the spot: every answer stays identical.
+TEST_F(IndexRecovery, FlippedBytesAreHealed) {
   for (const Kind& k : kKinds) {
     SCOPED_TRACE(k.name);
-    ASSERT_NO_FATAL_FAILURE(run(k.kind, flip_middle, true, false));
-    ASSERT_NO_FATAL_FAILURE(run(k.kind, flip_last, true, false));
-    for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(run(k.kind, flip_random, true, false));
+    ASSERT_NO_FATAL_FAILURE(run(k.kind, flip_middle, false, false));
+    ASSERT_NO_FATAL_FAILURE(run(k.kind, flip_last, false, false));
+    for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(run(k.kind, flip_random, false, false));
   }
 }
 

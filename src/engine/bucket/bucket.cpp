@@ -189,7 +189,7 @@ Result<std::optional<Bucket::StreamState>> Bucket::lookup_stream(PartitionId pid
     closed = closed_;
   }
   for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
-    auto s = (*it)->stream_summary(pid, sid);
+    auto s = on_closed(*it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
     if (!s) return std::unexpected(s.error());
     if (*s) {
       StreamState st{(*s)->partition_key, (*s)->version_max};
@@ -209,11 +209,10 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
   const size_t n = events.size();
   const PartitionId key_pid = partition_id_for_key(tx.partition_key(), cfg_.partition_count);
   if (key_pid != pid) {
-    return fail(make_error(Errc::InvalidArgument,
-                           "partition id " + std::to_string(pid) +
-                               " does not match the partition key " +
-                               tx.partition_key().to_string() + " (partition " +
-                               std::to_string(key_pid) + ")"));
+    return fail(make_error(
+        Errc::InvalidArgument,
+        "partition id " + std::to_string(pid) + " does not match the partition key " +
+            tx.partition_key().to_string() + " (partition " + std::to_string(key_pid) + ")"));
   }
 
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -245,7 +244,8 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
           if ((*st)->partition_key != e.partition_key) {
             return fail(make_error(Errc::PartitionKeyMismatch,
                                    "partition key must be the same for all events in a stream: "
-                                   "expected " + (*st)->partition_key.to_string() + ", got " +
+                                   "expected " +
+                                       (*st)->partition_key.to_string() + ", got " +
                                        e.partition_key.to_string()));
           }
           cur = CurrentVersion::current((*st)->version);
@@ -255,8 +255,7 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
         return fail(make_error(Errc::WrongExpectedVersion,
                                "current stream version is " + cur.to_string() + " but expected " +
                                    e.expected_version.to_string() + " for partition key " +
-                                   e.partition_key.to_string() + " and stream id " +
-                                   e.stream_id));
+                                   e.partition_key.to_string() + " and stream id " + e.stream_id));
       }
       versions[i] = cur.next();
       if (found != in_tx.end()) {
@@ -276,9 +275,9 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
     const size_t size = segment_format::encoded_transaction_size(to_write_);
     if (size + segment_format::kHeaderSize > cfg_.segment_size) {
       return fail(make_error(Errc::EventsExceedSegmentSize,
-                             "events exceed the size of a single segment (" +
-                                 std::to_string(size) + " bytes, segment size " +
-                                 std::to_string(cfg_.segment_size) + ")"));
+                             "events exceed the size of a single segment (" + std::to_string(size) +
+                                 " bytes, segment size " + std::to_string(cfg_.segment_size) +
+                                 ")"));
     }
     if (!writer_->fits(size)) {
       // A transaction never spans two segments: make what is staged durable, then roll over,
@@ -446,19 +445,28 @@ Status Bucket::rollover() {
   }
   streams_.clear();  // cached entries stay valid, but keep the cache small across segments
 
+  schedule_index_write(old_id, std::move(mem), std::move(old_reader));
+  return {};
+}
+
+// Writes a closed segment's index files on the background thread, then serves the segment from
+// them. On failure the in-memory indexes keep serving and the files are rebuilt at next open.
+void Bucket::schedule_index_write(SegmentId seg_id, std::shared_ptr<const OpenIndexes> mem,
+                                  std::shared_ptr<SegmentReader> reader) {
+  const fs::path base = cfg_.base;
   const BucketId bid = cfg_.id;
   LogSink logger = cfg_.log;
-  cfg_.index_jobs([this, base, bid, old_id, mem, old_reader, logger]() {
-    if (auto s = write_index_files(base, bid, old_id, *mem); !s) {
+  cfg_.index_jobs([this, base, bid, seg_id, mem, reader, logger]() {
+    if (auto s = write_index_files(base, bid, seg_id, *mem); !s) {
       if (logger) {
-        logger(LogLevel::Error, "writing index files of bucket " + std::to_string(bid) +
-                                    " segment " + std::to_string(old_id) +
-                                    " failed (they will be rebuilt on open): " +
-                                    s.error().to_string());
+        logger(LogLevel::Error,
+               "writing index files of bucket " + std::to_string(bid) + " segment " +
+                   std::to_string(seg_id) +
+                   " failed (they will be rebuilt on open): " + s.error().to_string());
       }
       return;
     }
-    auto seg = open_closed_segment_files(base, bid, old_reader);
+    auto seg = open_closed_segment_files(base, bid, reader);
     if (!seg) {
       if (logger) {
         logger(LogLevel::Error, "reopening index files failed: " + seg.error().to_string());
@@ -467,7 +475,30 @@ Status Bucket::rollover() {
     }
     replace_closed(std::move(*seg));
   });
-  return {};
+}
+
+// A damaged index body is only noticed by the lookup that reads it (open checks headers and
+// MPHFs, not whole files, to stay fast). Heal it: rebuild the segment's indexes from its data,
+// serve them from memory at once, and rewrite the files in the background.
+Result<std::shared_ptr<const ClosedSegment>> Bucket::heal_closed(
+    const std::shared_ptr<const ClosedSegment>& damaged, const Error& why) {
+  std::lock_guard heal_lock(heal_mu_);
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& s : *closed_) {
+      if (s->id() == damaged->id() && s != damaged) return s;  // healed meanwhile
+    }
+  }
+  log(LogLevel::Warn, "bucket " + std::to_string(cfg_.id) + " segment " +
+                          std::to_string(damaged->id()) + ": damaged index file (" +
+                          why.to_string() + "); rebuilding it from the segment");
+  auto idx = build_indexes_from_segment(damaged->reader());
+  if (!idx) return std::unexpected(idx.error());
+  auto mem = std::make_shared<const OpenIndexes>(std::move(*idx));
+  auto seg = std::make_shared<const ClosedSegment>(damaged->reader(), mem);
+  replace_closed(seg);
+  schedule_index_write(damaged->id(), std::move(mem), damaged->reader());
+  return seg;
 }
 
 void Bucket::replace_closed(std::shared_ptr<const ClosedSegment> seg) {
@@ -498,8 +529,7 @@ Status Bucket::set_confirmations(SegmentId segment, std::span<const uint64_t> of
   }
   if (!reader) {
     return make_error(Errc::SegmentNotFound, "segment " + std::to_string(segment) +
-                                                 " not found in bucket " +
-                                                 std::to_string(cfg_.id));
+                                                 " not found in bucket " + std::to_string(cfg_.id));
   }
   // The commit record of a multi-event transaction carries a count too.
   std::vector<uint64_t> targets(offsets.begin(), offsets.end());
@@ -514,8 +544,8 @@ Status Bucket::set_confirmations(SegmentId segment, std::span<const uint64_t> of
     }
     return {};
   }
-  auto file = File::open(get_path(cfg_.base, cfg_.id, segment, SegmentKind::Events),
-                         File::Mode::ReadWrite);
+  auto file =
+      File::open(get_path(cfg_.base, cfg_.id, segment, SegmentKind::Events), File::Mode::ReadWrite);
   if (!file) return std::unexpected(file.error());
   for (uint64_t off : targets) {
     auto rec = reader->read_record(off, true);
@@ -526,8 +556,8 @@ Status Bucket::set_confirmations(SegmentId segment, std::span<const uint64_t> of
                         "record belongs to transaction " + found.to_string(), off);
     }
     const auto bytes = segment_format::encode_confirmation(txid, count);
-    if (auto s = file->pwrite_all(bytes.data(), bytes.size(),
-                                  off + segment_format::kConfirmationOffset);
+    if (auto s =
+            file->pwrite_all(bytes.data(), bytes.size(), off + segment_format::kConfirmationOffset);
         !s) {
       return s;
     }

@@ -80,6 +80,23 @@ class Bucket {
   // Called by the index job when a closed segment's files are ready.
   void replace_closed(std::shared_ptr<const ClosedSegment> seg);
 
+  // Replaces a closed segment whose index file turned out damaged by one served from indexes
+  // rebuilt from its data (and rewrites the files in the background). Any thread.
+  Result<std::shared_ptr<const ClosedSegment>> heal_closed(
+      const std::shared_ptr<const ClosedSegment>& damaged, const Error& why);
+
+  // Runs fn(segment); if it fails with CorruptIndex, heals the segment and runs fn once more.
+  template <class Fn>
+  auto on_closed(const std::shared_ptr<const ClosedSegment>& seg, Fn&& fn) -> decltype(fn(*seg)) {
+    auto r = fn(*seg);
+    if (!r && r.error().code == Errc::CorruptIndex) {
+      auto healed = heal_closed(seg, r.error());
+      if (!healed) return std::unexpected(r.error());
+      return fn(**healed);
+    }
+    return r;
+  }
+
  private:
   struct StreamState {
     Uuid partition_key;
@@ -105,12 +122,15 @@ class Bucket {
   uint64_t next_sequence(PartitionId pid);
   void reset_tentative_state();
   Status reopen_writer();
+  void schedule_index_write(SegmentId seg_id, std::shared_ptr<const OpenIndexes> mem,
+                            std::shared_ptr<SegmentReader> reader);
   void log(LogLevel level, const std::string& msg) const;
 
   Config cfg_;
 
   // Shared state (guarded by mu_).
   mutable std::shared_mutex mu_;
+  std::mutex heal_mu_;  // one heal at a time
   SegmentId live_id_ = 0;
   std::shared_ptr<SegmentReader> live_reader_;
   std::shared_ptr<OpenIndexes> live_;
@@ -121,7 +141,7 @@ class Bucket {
   std::unique_ptr<SegmentWriter> writer_;
   uint64_t next_log_position_ = 1;
   uint64_t durable_log_position_ = 0;
-  std::unordered_map<PartitionId, uint64_t> next_seq_;  // tentative
+  std::unordered_map<PartitionId, uint64_t> next_seq_;                 // tentative
   std::unordered_map<StreamKey, StreamState, StreamKeyHash> streams_;  // tentative cache
   std::vector<PendingEvent> pending_;
   std::vector<Staged> staged_;
