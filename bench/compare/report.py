@@ -163,7 +163,7 @@ def build_md(res, a):
     lines = [HEADING, ""]
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines += [
-        f"Measured {stamp} with `{a.command}` (defaults: `DURATION={a.duration} WARMUP={a.warmup} "
+        f"Measured {stamp} with `{a.command}` (defaults: `DURATION={a.duration:g} WARMUP={a.warmup:g} "
         f"ROUNDS={a.rounds} THREADS={a.threads} PAYLOAD={a.payload}`; script "
         "`bench/compare/run.sh`, table by `bench/compare/report.py`).",
         "",
@@ -175,8 +175,9 @@ def build_md(res, a):
         "`appendonly yes` + `appendfsync always` (and a second instance with no persistence as "
         "the ceiling); PostgreSQL defaults (`fsync = on`, `synchronous_commit = on`). All on "
         "127.0.0.1, data under one temp dir on the same disk.",
-        "- Load: `sierradb-bench` (SierraDB, Redis) and `pgbench -M prepared` with a custom "
-        "script (Message DB); same connections, payload and duration for each system. Each "
+        f"- Load: `sierradb-bench -t {a.threads}` (SierraDB, Redis) and `pgbench -M prepared "
+        f"-j {a.threads}` with a custom script (Message DB); same connections, payload and "
+        "duration for each system. Each "
         f"workload runs {a.rounds}× with the systems alternated (A B C A B C); figures are the "
         "means over the rounds (throughput of every round in brackets). Latency is per request, "
         "send to reply, closed loop.",

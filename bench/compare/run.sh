@@ -378,10 +378,12 @@ machine() {
   cpu=$(lscpu 2>/dev/null | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
   mem=$(free -h | awk '/^Mem:/ {print $2}')
   disk=$(df -hT "$WORK" | awk 'NR == 2 {print $1 " (" $2 ", " $3 ")"}')
-  printf '%s' "nproc $(nproc) (${cpu:-unknown CPU}); memory $mem; data dir on $disk; kernel $(uname -r)"
+  printf '%s' "nproc $(nproc) (${cpu:-unknown CPU}); memory $mem; data dir on $disk; kernel $(uname -r); load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 }
 
+LOAD_START=""
 main() {
+  LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
   install_peers
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/sierradb-compare.XXXXXX")
   chmod 755 "$WORK"
