@@ -13,6 +13,7 @@
 #include "engine/background_worker.hpp"
 #include "engine/bucket/bucket.hpp"
 #include "engine/file.hpp"
+#include "engine/segment/record_window.hpp"
 #include "engine/writer_pool.hpp"
 
 namespace sierra {
@@ -215,6 +216,7 @@ struct SourceList {
   size_t src = 0;
   size_t pos = 0;
   Bucket* bucket = nullptr;  // heals closed segments whose index files are damaged
+  RecordWindow window;       // read-ahead: scans read many neighbouring records
 };
 
 class PartitionIteratorImpl {
@@ -241,7 +243,7 @@ class PartitionIteratorImpl {
       }
       if (list.pos < s.offsets.size() && s.offsets[list.pos].sequence < end) {
         const SeqOffset so = s.offsets[list.pos++];
-        auto rec = s.reader->read_record(so.offset, header_only);
+        auto rec = list.window.read(s.reader, so.offset, header_only);
         if (!rec) return fail(rec.error());
         auto* ev = std::get_if<EventRecord>(&*rec);
         if (!ev || ev->partition_id != pid || ev->partition_sequence != so.sequence) {
@@ -290,7 +292,7 @@ class StreamIteratorImpl {
       }
       if (list.pos < s.offsets.size()) {
         const SeqOffset so = s.offsets[list.pos++];
-        auto rec = s.reader->read_record(so.offset, header_only);
+        auto rec = list.window.read(s.reader, so.offset, header_only);
         if (!rec) return fail(rec.error());
         auto* ev = std::get_if<EventRecord>(&*rec);
         if (!ev || ev->partition_id != pid || ev->stream_version != so.sequence ||
