@@ -8,10 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
@@ -766,57 +764,6 @@ TEST_F(SubscriptionTest, Resp2ConnectionGetsPushesAsArrays) {
   EXPECT_EQ(m->stream_id, "r2");
   EXPECT_EQ(m->version, 0);
   EXPECT_EQ(m->cursor, 0);
-}
-
-// ------------------------------------------------------------------------------ measurement
-
-// Append-to-delivery latency with 1 and 100 subscribers, and catch-up throughput. Not part of
-// the suite (timing-dependent): run with --gtest_also_run_disabled_tests.
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
-}
-
-TEST_F(SubscriptionTest, DISABLED_MeasureLatencyAndCatchUp) {
-  start();
-  Client w(port());
-  for (int subs : {1, 100}) {
-    std::vector<std::unique_ptr<Client>> cs;
-    std::vector<std::string> ids;
-    for (int i = 0; i < subs; ++i) {
-      cs.push_back(std::make_unique<Client>(port()));
-      ids.push_back(subscribe(*cs.back(), {"ESUB", "lat", "WINDOW", "1000000"}));
-    }
-    std::vector<double> lat_ms;
-    for (int i = 0; i < 300; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      w.send_cmd({"EAPPEND", "lat", "Ev"});
-      for (int k = 0; k < subs; ++k) {
-        auto p = cs[k]->next_push();
-        ASSERT_TRUE(p);
-      }
-      lat_ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      ASSERT_TRUE(w.read_reply());
-    }
-    std::printf("append-to-delivery, %d subscriber(s): p50 %.3f ms, p99 %.3f ms\n", subs,
-                percentile(lat_ms, 0.5), percentile(lat_ms, 0.99));
-  }
-  constexpr int kEvents = 200000;
-  for (int done = 0; done < kEvents; done += 1000)
-    append(w, "bulk-" + std::to_string(done % 7), 1000);
-  Client c(port());
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::string id = subscribe(c, {"EPSUB", "*", "FROM", "0", "WINDOW", "1000000"});
-  std::size_t n = 0;
-  while (n < static_cast<std::size_t>(kEvents)) {
-    auto p = c.next_push();
-    ASSERT_TRUE(p);
-    ++n;
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("catch-up of %d events: %.2f s, %.0f events/s\n", kEvents, s, kEvents / s);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # node-redis v5 client test: installs the locked dependencies into this folder if they are
-# missing or stale (npm ci, quiet), starts a server, runs `node --test client.test.mjs`.
+# missing or stale (npm ci, quiet), starts a server, runs `node --test` on client.test.mjs and
+# subscriptions.test.mjs.
 #   run.sh SIERRADB_BINARY
 here=$(cd "$(dirname "$0")" && pwd)
 TEST_NAME=node_client
@@ -29,5 +30,5 @@ fi
 
 start_server "$1"
 cd "$here" || exit 1
-SIERRA_HOST=127.0.0.1 SIERRA_PORT=$SERVER_PORT node --test client.test.mjs || fail "node --test failed"
+SIERRA_HOST=127.0.0.1 SIERRA_PORT=$SERVER_PORT node --test client.test.mjs subscriptions.test.mjs || fail "node --test failed"
 finish
