@@ -9,12 +9,12 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := cmake ninja-build g++ pkg-config \
   libasio-dev libcmph-dev libxxhash-dev uuid-dev libspdlog-dev libfmt-dev libcli11-dev \
   libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  redis-tools python3-redis
+  redis-tools python3-redis clang libclang-rt-14-dev
 # Node.js and npm are checked by command, not package: machines may carry a Node.js build whose
 # package bundles npm (and conflicts with Debian's npm package).
 DEB_COMMANDS := node:nodejs npm:npm
 
-.PHONY: all deps build test run bench compare asan clean format
+.PHONY: all deps build test run bench compare asan fuzz clean format
 
 all: build
 
@@ -55,6 +55,23 @@ asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIERRA_WERROR=ON -DSIERRA_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# libFuzzer targets in fuzz/ (clang): build, then run each for FUZZ_SECONDS with the seed corpora in
+# fuzz/corpus/<target>/; new inputs go to build-fuzz/corpus/, crashes to build-fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(basename $(notdir $(wildcard fuzz/fuzz_*.cpp)))
+fuzz: deps
+	bash fuzz/build.sh
+	@mkdir -p build-fuzz/artifacts; fail=0; \
+	scratch=$${TMPDIR:-/tmp}; [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; echo "== $$t ($(FUZZ_SECONDS)s)"; \
+	  TMPDIR=$$scratch ./build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
+	    -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$$t- \
+	    build-fuzz/corpus/$$t fuzz/corpus/$$t > build-fuzz/$$t.log 2>&1 || { fail=1; echo "   FAILED (see build-fuzz/$$t.log)"; }; \
+	  grep -E "^#[0-9]+[[:space:]]+DONE|^stat::number_of_executed_units|^stat::average_exec_per_sec" build-fuzz/$$t.log | sed 's/^/   /'; \
+	done; \
+	ls build-fuzz/artifacts | sed 's/^/   artifact: /'; exit $$fail
 
 format:
 	find src tests bench tools examples -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
