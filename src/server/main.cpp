@@ -12,6 +12,7 @@
 #include <string>
 
 #include "engine/database.hpp"
+#include "server/check/check.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
@@ -155,6 +156,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `sierradb check <dir> [--repair]`: the offline verifier (server/check/check.hpp).
+  if (argc >= 2 && std::string_view(argv[1]) == "check")
+    return sierra::server::run_check(argc, argv);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
