@@ -128,6 +128,26 @@ TEST_F(CheckTest, DamagedIndexFileIsReportedAndRebuilt) {
   EXPECT_EQ(check(dir_.path()).rc, 0);
 }
 
+TEST_F(CheckTest, IndexFilesOfAnotherSegmentAreInconsistent) {
+  // Intact files (their checksums pass) that describe another segment.
+  for (auto kind :
+       {SegmentKind::EventIndex, SegmentKind::PartitionIndex, SegmentKind::StreamIndex}) {
+    fs::copy_file(path(1, kind), path(0, kind), fs::copy_options::overwrite_existing);
+  }
+  auto r = check(dir_.path());
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("bucket 0 segment 0 index.eidx: event "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("more mismatches"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bucket 0 segment 0 partition.pidx: partition "), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("bucket 0 segment 0 stream.sidx: stream "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("segment 1 index"), std::string::npos) << r.out;
+
+  auto fixed = check(dir_.path(), /*repair=*/true);
+  EXPECT_EQ(fixed.rc, 0) << fixed.out;
+  EXPECT_EQ(check(dir_.path()).rc, 0);
+}
+
 TEST_F(CheckTest, FlippedByteInClosedSegmentIsReportedAndNotRepaired) {
   const fs::path data = path(0, SegmentKind::Events);
   auto bytes = read_all(data);
