@@ -4,9 +4,14 @@
 // EventIndexFile / PartitionIndexFile / StreamIndexFile. On success: lookups (with keys taken
 // from the input, from the file's own listing, and absent keys), all(), offsets(), verify().
 // Errors are fine; crashes, hangs and sanitizer reports are not.
+//
+// Bits 6/7 of the first byte re-seal the header CRC (over header[0,60) ++ MPHF ++ Bloom) and the
+// trailer's whole-file CRC, so that mutations reach the MPHF (cmph) and Bloom loaders and the
+// record readers instead of stopping at the checksums (layout: src/engine/index/index_files.cpp).
 #include <filesystem>
 #include <string>
 
+#include "engine/crc32c.hpp"
 #include "engine/index/index_files.hpp"
 #include "fuzz_util.hpp"
 
@@ -14,9 +19,28 @@ using namespace sierra;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const uint8_t kind = data[0] % 3;
-  ++data;
-  --size;
+  const uint8_t control = data[0];
+  const uint8_t kind = (control & 0x3f) % 3;
+  std::vector<uint8_t> buf(data + 1, data + size);
+  size = buf.size();
+  auto le64 = [&](size_t at) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | buf[at + i];
+    return v;
+  };
+  auto put32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) buf[at + i] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  if ((control & 0x80) && size >= 64) {
+    const uint64_t mphf = le64(16), bloom = le64(24);
+    if (mphf <= size && bloom <= size && 64 + mphf + bloom <= size) {
+      uint32_t crc = crc32c::value(buf.data(), 60);
+      crc = crc32c::extend(crc, buf.data() + 64, mphf + bloom);
+      put32(60, crc);
+    }
+  }
+  if ((control & 0x40) && size >= 8) put32(size - 8, crc32c::value(buf.data(), size - 8));
+  data = buf.data();
   const auto dir = fuzz::scratch_dir();
   Uuid key{};
   for (size_t i = 0; i < 16 && i < size; ++i) key.bytes[i] = data[size - 1 - i];
