@@ -5,9 +5,15 @@
 // SegmentWriter::open (the live-segment recovery scan, which truncates the torn tail) and checks
 // the recovered file: its report is consistent, and a fresh reader walks it to the end without
 // errors. Never crash.
+//
+// When the input starts with 'S' (dropped), every record reachable by walking the length fields gets its
+// body CRC and confirmation CRC recomputed (layout: src/engine/segment/format.hpp), so mutations
+// of kinds, lengths, counts and transaction structure get past the checksums.
+#include <cstring>
 #include <filesystem>
 #include <optional>
 
+#include "engine/crc32c.hpp"
 #include "engine/segment/format.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_reader.hpp"
@@ -58,7 +64,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   h.created_at_ns = 1;
   auto header = sf::encode_header(h);
   std::vector<uint8_t> file(header.begin(), header.end());
-  file.insert(file.end(), data, data + size);
+  const bool reseal = size > 0 && data[0] == 'S';  // the marker byte is not written
+  file.insert(file.end(), data + (reseal ? 1 : 0), data + size);
+  if (reseal) {
+    size_t pos = sf::kHeaderSize;
+    while (pos + sf::kMinRecordSize <= file.size()) {
+      uint8_t* p = file.data() + pos;
+      const uint32_t len = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 |
+                           uint32_t(p[3]) << 24;
+      if (len < sf::kMinRecordSize || len > file.size() - pos) break;
+      uint32_t c = crc32c::extend(0, p, sf::kCrcOffset);
+      c = crc32c::extend(c, p + sf::kConfirmationEnd, len - sf::kConfirmationEnd);
+      std::memcpy(p + sf::kCrcOffset, &c, 4);
+      uint32_t cc = crc32c::extend(0, p + sf::kTxidOffset, 16);
+      cc = crc32c::extend(cc, p + sf::kConfirmationOffset, 1);
+      std::memcpy(p + sf::kConfirmationCrcOffset, &cc, 4);
+      pos += len;
+    }
+  }
   fuzz::write_file(path, file.data(), file.size());
 
   {
