@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "engine/crc32c.hpp"
 #include "engine/segment/format.hpp"
 #include "fuzz_util.hpp"
 
@@ -18,7 +19,9 @@ using sierra::CommitRecord;
 using sierra::EventRecord;
 using sierra::EventToWrite;
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+namespace {
+
+int one_input(const uint8_t* data, size_t size) {
   std::vector<uint8_t> bytes(data, data + size);  // exact-size heap copy: ASan catches overreads
   std::span<const uint8_t> all(bytes);
 
@@ -80,5 +83,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // Trailing-garbage prefix: decoding a strict prefix must not read past it.
   if (size > 1) (void)fmt_::decode_record(all.first(size - 1), offset, data[size - 1] & 1);
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  one_input(data, size);
+  // Again with the record's body and confirmation CRCs recomputed (when its length field fits),
+  // so that mutations reach the field validation behind the checksums.
+  if (size < fmt_::kMinRecordSize) return 0;
+  std::vector<uint8_t> b(data, data + size);
+  const uint32_t len = uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 |
+                       uint32_t(b[3]) << 24;
+  if (len < fmt_::kMinRecordSize || len > size) return 0;
+  uint32_t c = sierra::crc32c::extend(0, b.data(), fmt_::kCrcOffset);
+  c = sierra::crc32c::extend(c, b.data() + fmt_::kConfirmationEnd, len - fmt_::kConfirmationEnd);
+  std::memcpy(b.data() + fmt_::kCrcOffset, &c, 4);
+  uint32_t cc = sierra::crc32c::extend(0, b.data() + fmt_::kTxidOffset, 16);
+  cc = sierra::crc32c::extend(cc, b.data() + fmt_::kConfirmationOffset, 1);
+  std::memcpy(b.data() + fmt_::kConfirmationCrcOffset, &cc, 4);
+  one_input(b.data(), b.size());
   return 0;
 }
