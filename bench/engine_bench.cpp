@@ -79,8 +79,8 @@ std::mutex g_mu;
 void BM_AppendSingle(benchmark::State& state) {
   if (state.thread_index() == 0) g_db = fresh_db("append-single");
   // Google Benchmark synchronises threads before the timed loop.
-  const std::string stream = "bench-" + std::to_string(state.thread_index()) + "-" +
-                             std::to_string(state.range(0));
+  const std::string stream =
+      "bench-" + std::to_string(state.thread_index()) + "-" + std::to_string(state.range(0));
   std::vector<std::string> streams;
   for (int i = 0; i < 64; ++i) streams.push_back(stream + "-" + std::to_string(i));
   size_t i = 0;

@@ -17,24 +17,24 @@ int main(int argc, char** argv) {
   }
 
   const std::string stream = "user-123";
-  const Uuid key = partition_key_for_stream(stream);           // default partition key
+  const Uuid key = partition_key_for_stream(stream);            // default partition key
   const PartitionId partition = partition_id_for_key(key, 32);  // 21 for "user-123"
 
   // Append with an exact expected version so concurrent writers cannot interleave.
   auto latest = (*db)->get_stream_version(partition, stream);
   if (!latest) return 1;
-  const ExpectedVersion expected = *latest ? ExpectedVersion::exact((*latest)->version)
-                                           : ExpectedVersion::empty();
+  const ExpectedVersion expected =
+      *latest ? ExpectedVersion::exact((*latest)->version) : ExpectedVersion::empty();
   NewEvent event;
   event.event_id = new_event_id(partition_hash(key));
   event.partition_key = key;
   event.stream_id = stream;
   event.expected_version = expected;
   event.event_name = "UserRegistered";
-  event.timestamp_ns = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  event.timestamp_ns =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   event.payload = R"({"name":"Ada"})";
 
   auto tx = Transaction::make({event});

@@ -4,7 +4,9 @@ namespace sierra {
 
 BackgroundWorker::BackgroundWorker() : thread_([this] { run(); }) {}
 
-BackgroundWorker::~BackgroundWorker() { stop(); }
+BackgroundWorker::~BackgroundWorker() {
+  stop();
+}
 
 void BackgroundWorker::post(std::function<void()> job) {
   {

@@ -7,34 +7,62 @@ namespace sierra {
 
 std::string_view errc_name(Errc code) {
   switch (code) {
-    case Errc::InvalidLength: return "InvalidLength";
-    case Errc::ContainsNullByte: return "ContainsNullByte";
-    case Errc::InvalidEventId: return "InvalidEventId";
-    case Errc::PartitionKeyMismatch: return "PartitionKeyMismatch";
-    case Errc::EmptyTransaction: return "EmptyTransaction";
-    case Errc::InvalidArgument: return "InvalidArgument";
-    case Errc::InvalidSegmentKind: return "InvalidSegmentKind";
-    case Errc::WrongExpectedVersion: return "WrongExpectedVersion";
-    case Errc::WrongExpectedSequence: return "WrongExpectedSequence";
-    case Errc::EventsExceedSegmentSize: return "EventsExceedSegmentSize";
-    case Errc::OffsetExceedsFileSize: return "OffsetExceedsFileSize";
-    case Errc::WrongTransactionId: return "WrongTransactionId";
-    case Errc::WrongEventId: return "WrongEventId";
-    case Errc::BucketNotOwned: return "BucketNotOwned";
-    case Errc::ShuttingDown: return "ShuttingDown";
-    case Errc::BadSystemTime: return "BadSystemTime";
-    case Errc::Crc32cMismatch: return "Crc32cMismatch";
-    case Errc::ConfirmationCrc32cMismatch: return "ConfirmationCrc32cMismatch";
-    case Errc::CorruptRecord: return "CorruptRecord";
-    case Errc::CorruptHeader: return "CorruptHeader";
-    case Errc::UnsupportedVersion: return "UnsupportedVersion";
-    case Errc::BucketMismatch: return "BucketMismatch";
-    case Errc::CorruptIndex: return "CorruptIndex";
-    case Errc::SegmentNotFound: return "SegmentNotFound";
-    case Errc::Io: return "Io";
-    case Errc::NoSpace: return "NoSpace";
-    case Errc::InvalidConfig: return "InvalidConfig";
-    case Errc::ConfigMismatch: return "ConfigMismatch";
+    case Errc::InvalidLength:
+      return "InvalidLength";
+    case Errc::ContainsNullByte:
+      return "ContainsNullByte";
+    case Errc::InvalidEventId:
+      return "InvalidEventId";
+    case Errc::PartitionKeyMismatch:
+      return "PartitionKeyMismatch";
+    case Errc::EmptyTransaction:
+      return "EmptyTransaction";
+    case Errc::InvalidArgument:
+      return "InvalidArgument";
+    case Errc::InvalidSegmentKind:
+      return "InvalidSegmentKind";
+    case Errc::WrongExpectedVersion:
+      return "WrongExpectedVersion";
+    case Errc::WrongExpectedSequence:
+      return "WrongExpectedSequence";
+    case Errc::EventsExceedSegmentSize:
+      return "EventsExceedSegmentSize";
+    case Errc::OffsetExceedsFileSize:
+      return "OffsetExceedsFileSize";
+    case Errc::WrongTransactionId:
+      return "WrongTransactionId";
+    case Errc::WrongEventId:
+      return "WrongEventId";
+    case Errc::BucketNotOwned:
+      return "BucketNotOwned";
+    case Errc::ShuttingDown:
+      return "ShuttingDown";
+    case Errc::BadSystemTime:
+      return "BadSystemTime";
+    case Errc::Crc32cMismatch:
+      return "Crc32cMismatch";
+    case Errc::ConfirmationCrc32cMismatch:
+      return "ConfirmationCrc32cMismatch";
+    case Errc::CorruptRecord:
+      return "CorruptRecord";
+    case Errc::CorruptHeader:
+      return "CorruptHeader";
+    case Errc::UnsupportedVersion:
+      return "UnsupportedVersion";
+    case Errc::BucketMismatch:
+      return "BucketMismatch";
+    case Errc::CorruptIndex:
+      return "CorruptIndex";
+    case Errc::SegmentNotFound:
+      return "SegmentNotFound";
+    case Errc::Io:
+      return "Io";
+    case Errc::NoSpace:
+      return "NoSpace";
+    case Errc::InvalidConfig:
+      return "InvalidConfig";
+    case Errc::ConfigMismatch:
+      return "ConfigMismatch";
   }
   return "Unknown";
 }

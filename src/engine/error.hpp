@@ -12,37 +12,37 @@ namespace sierra {
 
 enum class Errc : uint16_t {
   // Identifier and input validation.
-  InvalidLength,          // stream id not 1..=64 bytes
-  ContainsNullByte,       // stream id contains NUL
-  InvalidEventId,         // event id does not embed the partition hash
-  PartitionKeyMismatch,   // events of one transaction / one stream with different partition keys
-  EmptyTransaction,       // transaction with no events
-  InvalidArgument,        // any other bad argument (name too long, timestamp >= 2^63, ...)
-  InvalidSegmentKind,     // unknown segment file kind
+  InvalidLength,         // stream id not 1..=64 bytes
+  ContainsNullByte,      // stream id contains NUL
+  InvalidEventId,        // event id does not embed the partition hash
+  PartitionKeyMismatch,  // events of one transaction / one stream with different partition keys
+  EmptyTransaction,      // transaction with no events
+  InvalidArgument,       // any other bad argument (name too long, timestamp >= 2^63, ...)
+  InvalidSegmentKind,    // unknown segment file kind
   // Writes.
   WrongExpectedVersion,   // optimistic concurrency on a stream failed
   WrongExpectedSequence,  // optimistic concurrency on a partition failed
   EventsExceedSegmentSize,
   OffsetExceedsFileSize,
-  WrongTransactionId,     // set_confirmations: record belongs to another transaction
+  WrongTransactionId,  // set_confirmations: record belongs to another transaction
   WrongEventId,
-  BucketNotOwned,         // partition maps to a bucket this database does not own
-  ShuttingDown,           // database is closing; request not executed
+  BucketNotOwned,  // partition maps to a bucket this database does not own
+  ShuttingDown,    // database is closing; request not executed
   BadSystemTime,
   // Reads and files.
   Crc32cMismatch,
   ConfirmationCrc32cMismatch,
-  CorruptRecord,          // bad length, kind or field inside a record
-  CorruptHeader,          // bad magic / header checksum
-  UnsupportedVersion,     // file format version we do not know
-  BucketMismatch,         // file belongs to another bucket/segment than its path says
-  CorruptIndex,           // index file damaged (rebuilt from the segment on open)
+  CorruptRecord,       // bad length, kind or field inside a record
+  CorruptHeader,       // bad magic / header checksum
+  UnsupportedVersion,  // file format version we do not know
+  BucketMismatch,      // file belongs to another bucket/segment than its path says
+  CorruptIndex,        // index file damaged (rebuilt from the segment on open)
   SegmentNotFound,
-  Io,                     // system call failed; Error::sys_errno has errno
-  NoSpace,                // ENOSPC
+  Io,       // system call failed; Error::sys_errno has errno
+  NoSpace,  // ENOSPC
   // Configuration.
   InvalidConfig,
-  ConfigMismatch,         // data dir was created with other partition/bucket/segment settings
+  ConfigMismatch,  // data dir was created with other partition/bucket/segment settings
 };
 
 // Stable upper-case-free name of a code, e.g. "WrongExpectedVersion".
@@ -51,8 +51,8 @@ std::string_view errc_name(Errc code);
 struct Error {
   Errc code;
   std::string message;
-  uint64_t offset = 0;   // file offset for corruption errors (0 when not applicable)
-  int sys_errno = 0;     // errno for Io / NoSpace
+  uint64_t offset = 0;  // file offset for corruption errors (0 when not applicable)
+  int sys_errno = 0;    // errno for Io / NoSpace
 
   // "<name>: <message>" (and " at offset N" where relevant).
   std::string to_string() const;

@@ -15,8 +15,12 @@ namespace sierra {
 
 class File {
  public:
-  enum class Mode { ReadOnly, ReadWrite, CreateNew /* O_CREAT|O_EXCL, read-write */,
-                    CreateTruncate /* O_CREAT|O_TRUNC, read-write */ };
+  enum class Mode {
+    ReadOnly,
+    ReadWrite,
+    CreateNew /* O_CREAT|O_EXCL, read-write */,
+    CreateTruncate /* O_CREAT|O_TRUNC, read-write */
+  };
 
   File() = default;
   ~File();
@@ -31,7 +35,8 @@ class File {
   int fd() const { return fd_; }
   const std::filesystem::path& path() const { return path_; }
 
-  // Reads exactly n bytes at offset; a short read is Errc::CorruptRecord ("unexpected end of file").
+  // Reads exactly n bytes at offset; a short read is Errc::CorruptRecord ("unexpected end of
+  // file").
   Status pread_exact(void* buf, size_t n, uint64_t offset) const;
   // Reads up to n bytes; returns the count (0 at EOF).
   Result<size_t> pread_some(void* buf, size_t n, uint64_t offset) const;
@@ -60,8 +65,8 @@ Status write_file_atomically(const std::filesystem::path& path, std::span<const 
 struct FileFaults {
   enum class Op { Write, Sync, Truncate };
   // Returns 0 to proceed, or an errno value to fail the operation with.
-  using Hook = std::function<int(Op op, const std::filesystem::path& path, uint64_t offset,
-                                 size_t len)>;
+  using Hook =
+      std::function<int(Op op, const std::filesystem::path& path, uint64_t offset, size_t len)>;
   static void set(Hook hook);
   static void clear();
 };

@@ -45,7 +45,7 @@ struct UuidHash {
 
 // Namespace of the default partition key: UUIDv5(DNS, "sierradb.tqwewe.com").
 inline constexpr Uuid kPartitionKeyNamespace{{0x21, 0x9b, 0xd6, 0x37, 0xe2, 0x79, 0x53, 0xe9, 0x9e,
-                                             0x2b, 0xea, 0xbe, 0x5d, 0x91, 0x20, 0xcc}};
+                                              0x2b, 0xea, 0xbe, 0x5d, 0x91, 0x20, 0xcc}};
 
 // RFC 4122 name-based SHA-1 UUID (v5).
 Uuid uuid_v5(const Uuid& ns, std::string_view name);

@@ -10,20 +10,26 @@ ExpectedVersion ExpectedVersion::from_next_version(uint64_t next) {
 
 std::optional<uint64_t> ExpectedVersion::into_next_version() const {
   switch (kind) {
-    case Kind::Empty: return 0;
+    case Kind::Empty:
+      return 0;
     case Kind::Exact:
       if (value == std::numeric_limits<uint64_t>::max()) return std::nullopt;
       return value + 1;
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
 std::string ExpectedVersion::to_string() const {
   switch (kind) {
-    case Kind::Any: return "any";
-    case Kind::Exists: return "exists";
-    case Kind::Empty: return "empty";
-    case Kind::Exact: return std::to_string(value);
+    case Kind::Any:
+      return "any";
+    case Kind::Exists:
+      return "exists";
+    case Kind::Empty:
+      return "empty";
+    case Kind::Exact:
+      return std::to_string(value);
   }
   return "?";
 }
@@ -44,10 +50,14 @@ std::string CurrentVersion::to_string() const {
 
 bool CurrentVersion::satisfies(const ExpectedVersion& e) const {
   switch (e.kind) {
-    case ExpectedVersion::Kind::Any: return true;
-    case ExpectedVersion::Kind::Exists: return !is_empty;
-    case ExpectedVersion::Kind::Empty: return is_empty;
-    case ExpectedVersion::Kind::Exact: return !is_empty && value == e.value;
+    case ExpectedVersion::Kind::Any:
+      return true;
+    case ExpectedVersion::Kind::Exists:
+      return !is_empty;
+    case ExpectedVersion::Kind::Empty:
+      return is_empty;
+    case ExpectedVersion::Kind::Exact:
+      return !is_empty && value == e.value;
   }
   return false;
 }
@@ -69,12 +79,13 @@ Result<Transaction> Transaction::make(std::vector<NewEvent> events) {
     if (e.partition_key != key) {
       return make_error(Errc::PartitionKeyMismatch,
                         "partition key must be the same for all events in a transaction: "
-                        "expected " + key.to_string() + ", got " + e.partition_key.to_string());
+                        "expected " +
+                            key.to_string() + ", got " + e.partition_key.to_string());
     }
     if (!validate_event_id(e.event_id, hash)) {
-      return make_error(Errc::InvalidEventId,
-                        "the event id must embed the partition hash (event id " +
-                            e.event_id.to_string() + ")");
+      return make_error(
+          Errc::InvalidEventId,
+          "the event id must embed the partition hash (event id " + e.event_id.to_string() + ")");
     }
     if (auto s = StreamId::make(e.stream_id); !s) return std::unexpected(s.error());
     if (e.event_name.size() > 255) {

@@ -57,7 +57,7 @@ struct NewEvent {
   Uuid partition_key;  // same for every event of a transaction
   std::string stream_id;
   ExpectedVersion expected_version;
-  std::string event_name;   // <= 255 bytes
+  std::string event_name;     // <= 255 bytes
   uint64_t timestamp_ns = 0;  // < 2^63
   std::string metadata;
   std::string payload;

@@ -39,7 +39,9 @@ WriterPool::WriterPool(std::vector<std::vector<Bucket*>> groups, uint32_t max_ba
   }
 }
 
-WriterPool::~WriterPool() { stop(); }
+WriterPool::~WriterPool() {
+  stop();
+}
 
 void WriterPool::submit(Request req) {
   Bucket* b = bucket_of(req);

@@ -23,17 +23,17 @@ inline constexpr uint8_t kKindEvent = 1;
 inline constexpr uint8_t kKindCommit = 2;
 
 // Common record prefix (see docs/FORMAT.md for the table).
-inline constexpr size_t kLengthOffset = 0;         // u32 total record length
-inline constexpr size_t kCrcOffset = 4;            // u32 CRC-32C over [0,4) ++ [kConfirmationEnd, len)
-inline constexpr size_t kConfirmationOffset = 8;   // u8 confirmation count
-inline constexpr size_t kConfirmationCrcOffset = 9;// u32 CRC-32C(txid ++ count)
+inline constexpr size_t kLengthOffset = 0;  // u32 total record length
+inline constexpr size_t kCrcOffset = 4;     // u32 CRC-32C over [0,4) ++ [kConfirmationEnd, len)
+inline constexpr size_t kConfirmationOffset = 8;     // u8 confirmation count
+inline constexpr size_t kConfirmationCrcOffset = 9;  // u32 CRC-32C(txid ++ count)
 inline constexpr size_t kConfirmationEnd = 13;
-inline constexpr size_t kKindOffset = 13;          // u8
-inline constexpr size_t kReservedOffset = 14;      // u16, zero
-inline constexpr size_t kLogPositionOffset = 16;   // u64
-inline constexpr size_t kTermOffset = 24;          // u64
-inline constexpr size_t kTxidOffset = 32;          // 16 bytes
-inline constexpr size_t kTimestampOffset = 48;     // u64 ns
+inline constexpr size_t kKindOffset = 13;         // u8
+inline constexpr size_t kReservedOffset = 14;     // u16, zero
+inline constexpr size_t kLogPositionOffset = 16;  // u64
+inline constexpr size_t kTermOffset = 24;         // u64
+inline constexpr size_t kTxidOffset = 32;         // 16 bytes
+inline constexpr size_t kTimestampOffset = 48;    // u64 ns
 inline constexpr size_t kCommonSize = 56;
 
 // Event record fixed part, after the common prefix.
@@ -46,7 +46,7 @@ inline constexpr size_t kStreamIdLenOffset = 106;   // u8
 inline constexpr size_t kEventNameLenOffset = 107;  // u8
 inline constexpr size_t kMetadataLenOffset = 108;   // u32
 inline constexpr size_t kPayloadLenOffset = 112;    // u32
-inline constexpr size_t kEventFixedSize = 116;      // body follows: stream id, name, metadata, payload
+inline constexpr size_t kEventFixedSize = 116;  // body follows: stream id, name, metadata, payload
 
 // Commit record.
 inline constexpr size_t kEventCountOffset = 56;  // u32

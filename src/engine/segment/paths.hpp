@@ -37,8 +37,8 @@ struct ParsedSegmentPath {
 std::optional<ParsedSegmentPath> parse_path(const std::filesystem::path& path);
 
 // Creates the segment directory (and parents) if missing; returns its path.
-Result<std::filesystem::path> ensure_segment_dir(const std::filesystem::path& base,
-                                                 BucketId bucket, SegmentId segment);
+Result<std::filesystem::path> ensure_segment_dir(const std::filesystem::path& base, BucketId bucket,
+                                                 SegmentId segment);
 
 // Segment ids present for a bucket (directories whose name parses as u32), ascending.
 Result<std::vector<SegmentId>> list_segment_ids(const std::filesystem::path& base, BucketId bucket);

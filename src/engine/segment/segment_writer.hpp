@@ -25,7 +25,7 @@ struct RecoveryReport {
   uint64_t transactions = 0;       // committed transactions found
   uint64_t last_log_position = 0;  // of the last committed transaction (0 if none)
   bool has_transactions = false;
-  std::string reason;              // why the tail was dropped ("torn record", "crc mismatch", ...)
+  std::string reason;  // why the tail was dropped ("torn record", "crc mismatch", ...)
 };
 
 class SegmentWriter {
@@ -38,8 +38,7 @@ class SegmentWriter {
   // scans every record, truncates at the first torn/invalid/uncommitted record, fsyncs.
   static Result<std::unique_ptr<SegmentWriter>> open(const std::filesystem::path& base,
                                                      BucketId bucket, SegmentId segment,
-                                                     uint64_t segment_size,
-                                                     RecoveryReport* report);
+                                                     uint64_t segment_size, RecoveryReport* report);
 
   BucketId bucket() const { return bucket_; }
   SegmentId segment() const { return segment_; }

@@ -55,8 +55,8 @@ struct ServerContext {
 // State of one client connection that commands may read or change.
 struct Session {
   uint64_t id = 0;
-  int protocol = 3;          // 2 after HELLO 2: replies are RESP2-encoded
-  std::string name;          // CLIENT SETNAME / HELLO SETNAME
+  int protocol = 3;  // 2 after HELLO 2: replies are RESP2-encoded
+  std::string name;  // CLIENT SETNAME / HELLO SETNAME
   std::string lib_name, lib_ver;
   bool close_after_reply = false;  // QUIT
 };
