@@ -61,7 +61,8 @@ void check_token(std::string_view t, uint16_t partitions) {
   if (auto ts = parse_timestamp_ms(t)) FUZZ_CHECK(*ts < (uint64_t{1} << 63));
 
   if (auto s = parse_range_start(t, "sequence")) FUZZ_CHECK(t == "-" || (ref && *ref == *s));
-  if (auto e = parse_range_end(t, "sequence")) FUZZ_CHECK(t == "+" ? !e->has_value() : e->has_value());
+  if (auto e = parse_range_end(t, "sequence"))
+    FUZZ_CHECK(t == "+" ? !e->has_value() : e->has_value());
 
   if (auto p = parse_partition_selector(t, partitions)) FUZZ_CHECK(*p < partitions);
 

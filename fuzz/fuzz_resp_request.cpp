@@ -24,8 +24,7 @@ struct Outcome {
   std::string error_text;
 };
 
-void record_command(const RequestParser& p, std::string_view buf, size_t consumed,
-                    Outcome& out) {
+void record_command(const RequestParser& p, std::string_view buf, size_t consumed, Outcome& out) {
   FUZZ_CHECK(consumed > 0);
   FUZZ_CHECK(consumed <= buf.size());
   std::vector<std::string> cmd;

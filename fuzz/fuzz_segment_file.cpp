@@ -6,9 +6,9 @@
 // the recovered file: its report is consistent, and a fresh reader walks it to the end without
 // errors. Never crash.
 //
-// When the input starts with 'S' (dropped), every record reachable by walking the length fields gets its
-// body CRC and confirmation CRC recomputed (layout: src/engine/segment/format.hpp), so mutations
-// of kinds, lengths, counts and transaction structure get past the checksums.
+// When the input starts with 'S' (dropped), every record reachable by walking the length fields
+// gets its body CRC and confirmation CRC recomputed (layout: src/engine/segment/format.hpp), so
+// mutations of kinds, lengths, counts and transaction structure get past the checksums.
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -70,8 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t pos = sf::kHeaderSize;
     while (pos + sf::kMinRecordSize <= file.size()) {
       uint8_t* p = file.data() + pos;
-      const uint32_t len = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 |
-                           uint32_t(p[3]) << 24;
+      const uint32_t len =
+          uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
       if (len < sf::kMinRecordSize || len > file.size() - pos) break;
       uint32_t c = crc32c::extend(0, p, sf::kCrcOffset);
       c = crc32c::extend(c, p + sf::kConfirmationEnd, len - sf::kConfirmationEnd);

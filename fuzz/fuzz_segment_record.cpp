@@ -94,8 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // so that mutations reach the field validation behind the checksums.
   if (size < fmt_::kMinRecordSize) return 0;
   std::vector<uint8_t> b(data, data + size);
-  const uint32_t len = uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 |
-                       uint32_t(b[3]) << 24;
+  const uint32_t len =
+      uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
   if (len < fmt_::kMinRecordSize || len > size) return 0;
   uint32_t c = sierra::crc32c::extend(0, b.data(), fmt_::kCrcOffset);
   c = sierra::crc32c::extend(c, b.data() + fmt_::kConfirmationEnd, len - fmt_::kConfirmationEnd);

@@ -1,22 +1,22 @@
 // Small helpers shared by the fuzz targets (fuzz/ only; not part of the main build).
 #pragma once
 
+#include <unistd.h>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstdint>
-#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 // Always-on assertion (NDEBUG-proof): abort so libFuzzer records the input as a crash.
-#define FUZZ_CHECK(cond)                                                                \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
+#define FUZZ_CHECK(cond)                                                                  \
+  do {                                                                                    \
+    if (!(cond)) {                                                                        \
       std::fprintf(stderr, "FUZZ_CHECK failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                     \
-    }                                                                                   \
+      std::abort();                                                                       \
+    }                                                                                     \
   } while (0)
 
 namespace fuzz {

@@ -21,7 +21,8 @@ static void put(const fs::path& dir, const std::string& name, const std::vector<
   fs::create_directories(dir);
   std::ofstream out(dir / name, std::ios::binary);
   if (prefix >= 0) out.put(static_cast<char>(prefix));
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 static std::vector<uint8_t> slurp(const fs::path& p) {
@@ -69,7 +70,8 @@ int main(int argc, char** argv) {
   put(root / "fuzz_segment_record", "gen-single-event", single);
   put(root / "fuzz_segment_record", "gen-multi-first",
       std::vector<uint8_t>(multi.begin(), multi.begin() + offs.at(1)));
-  const uint32_t commit_at = offs.back() + sf::peek_record_length(std::span(multi).subspan(offs.back()));
+  const uint32_t commit_at =
+      offs.back() + sf::peek_record_length(std::span(multi).subspan(offs.back()));
   put(root / "fuzz_segment_record", "gen-commit",
       std::vector<uint8_t>(multi.begin() + commit_at, multi.end()));
   sf::SegmentHeader h{sf::kFormatVersion, 3, 7, 1700000000000000000ull};
