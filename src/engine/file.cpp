@@ -133,40 +133,32 @@ Status File::pwrite_all(const void* buf, size_t n, uint64_t offset) {
   return {};
 }
 
-Status File::datasync() {
-  if (int err = consult_faults(FileFaults::Op::Sync, path_, 0, 0); err != 0) {
-    return errno_error(err, describe("fdatasync", path_));
+// Runs a sync-like system call: consults the fault hook first, retries on EINTR.
+template <class Call>
+Status File::checked_call(FileFaults::Op op, uint64_t offset, std::string_view what,
+                          Call call) const {
+  if (int err = consult_faults(op, path_, offset, 0); err != 0) {
+    return errno_error(err, describe(what, path_));
   }
   int r;
   do {
-    r = ::fdatasync(fd_);
+    r = call();
   } while (r < 0 && errno == EINTR);
-  if (r < 0) return errno_error(errno, describe("fdatasync", path_));
+  if (r < 0) return errno_error(errno, describe(what, path_));
   return {};
+}
+
+Status File::datasync() {
+  return checked_call(FileFaults::Op::Sync, 0, "fdatasync", [&] { return ::fdatasync(fd_); });
 }
 
 Status File::sync() {
-  if (int err = consult_faults(FileFaults::Op::Sync, path_, 0, 0); err != 0) {
-    return errno_error(err, describe("fsync", path_));
-  }
-  int r;
-  do {
-    r = ::fsync(fd_);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return errno_error(errno, describe("fsync", path_));
-  return {};
+  return checked_call(FileFaults::Op::Sync, 0, "fsync", [&] { return ::fsync(fd_); });
 }
 
 Status File::truncate(uint64_t size) {
-  if (int err = consult_faults(FileFaults::Op::Truncate, path_, size, 0); err != 0) {
-    return errno_error(err, describe("ftruncate", path_));
-  }
-  int r;
-  do {
-    r = ::ftruncate(fd_, static_cast<off_t>(size));
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return errno_error(errno, describe("ftruncate", path_));
-  return {};
+  return checked_call(FileFaults::Op::Truncate, size, "ftruncate",
+                      [&] { return ::ftruncate(fd_, static_cast<off_t>(size)); });
 }
 
 Result<uint64_t> File::size() const {

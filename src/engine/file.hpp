@@ -8,10 +8,22 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "engine/error.hpp"
 
 namespace sierra {
+
+// Test-only fault injection. When a hook is set it is consulted before each write/sync and may
+// return an error (e.g. ENOSPC / EIO) instead of performing it. Production code never sets these.
+struct FileFaults {
+  enum class Op { Write, Sync, Truncate };
+  // Returns 0 to proceed, or an errno value to fail the operation with.
+  using Hook =
+      std::function<int(Op op, const std::filesystem::path& path, uint64_t offset, size_t len)>;
+  static void set(Hook hook);
+  static void clear();
+};
 
 class File {
  public:
@@ -50,6 +62,8 @@ class File {
   Status close();
 
  private:
+  template <class Call>
+  Status checked_call(FileFaults::Op op, uint64_t offset, std::string_view what, Call call) const;
   int fd_ = -1;
   std::filesystem::path path_;
 };
@@ -59,16 +73,5 @@ Status sync_directory(const std::filesystem::path& dir);
 
 // Writes `data` to `path` atomically: temp file in the same directory, fsync, rename, fsync dir.
 Status write_file_atomically(const std::filesystem::path& path, std::span<const uint8_t> data);
-
-// Test-only fault injection. When a hook is set it is consulted before each write/sync and may
-// return an error (e.g. ENOSPC / EIO) instead of performing it. Production code never sets these.
-struct FileFaults {
-  enum class Op { Write, Sync, Truncate };
-  // Returns 0 to proceed, or an errno value to fail the operation with.
-  using Hook =
-      std::function<int(Op op, const std::filesystem::path& path, uint64_t offset, size_t len)>;
-  static void set(Hook hook);
-  static void clear();
-};
 
 }  // namespace sierra
