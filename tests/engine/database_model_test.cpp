@@ -151,17 +151,20 @@ size_t ops_per_seed() {
 // Recursive copy of a live directory that tolerates files vanishing or being renamed meanwhile
 // (the background index writer uses temp file + rename).
 void copy_tree(const fs::path& from, const fs::path& to) {
+  // One directory level at a time: recursive_directory_iterator stats each entry to decide
+  // whether to descend and stops the whole walk when a temp file vanished in between (which
+  // silently left later buckets out of the copy). Entries that vanish are simply skipped.
   std::error_code ec;
   fs::create_directories(to, ec);
-  for (auto it = fs::recursive_directory_iterator(from, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    const fs::path rel = fs::relative(it->path(), from, ec);
-    if (ec) break;
+  for (fs::directory_iterator it(from, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code ec2;
-    if (it->is_directory(ec2)) {
-      fs::create_directories(to / rel, ec2);
+    const fs::file_status st = it->symlink_status(ec2);
+    if (ec2) continue;  // vanished meanwhile
+    const fs::path target = to / it->path().filename();
+    if (fs::is_directory(st)) {
+      copy_tree(it->path(), target);
     } else {
-      fs::copy_file(it->path(), to / rel, fs::copy_options::overwrite_existing, ec2);
+      fs::copy_file(it->path(), target, fs::copy_options::overwrite_existing, ec2);
     }
   }
 }
