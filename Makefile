@@ -51,6 +51,14 @@ bench: build
 compare: build
 	bash bench/compare/run.sh
 
+# kill -9 soak (tests/soak/soak.py): clients append while the server is SIGKILLed and restarted
+# SOAK_CYCLES times, every acknowledged write is checked after each restart. Prints its seed;
+# SOAK_SEED=<n> repeats a run's choices.
+SOAK_CYCLES ?= 100
+.PHONY: soak
+soak: build
+	python3 tests/soak/soak.py --server $(BUILD_DIR)/sierradb --cycles $(SOAK_CYCLES)
+
 asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIERRA_WERROR=ON -DSIERRA_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
