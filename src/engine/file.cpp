@@ -16,12 +16,17 @@ namespace {
 
 // Fault hook storage. `g_has_hook` keeps the common (no hook) path free of the mutex.
 std::atomic<bool> g_has_hook{false};
+std::atomic<bool> g_namespace_ops{false};  // the hook also wants Create / Rename
 std::mutex g_hook_mutex;
 std::shared_ptr<FileFaults::Hook> g_hook;  // guarded by g_hook_mutex
 
 int consult_faults(FileFaults::Op op, const std::filesystem::path& path, uint64_t offset,
                    size_t len) {
   if (!g_has_hook.load(std::memory_order_acquire)) return 0;
+  if ((op == FileFaults::Op::Create || op == FileFaults::Op::Rename) &&
+      !g_namespace_ops.load(std::memory_order_acquire)) {
+    return 0;
+  }
   std::shared_ptr<FileFaults::Hook> hook;
   {
     std::lock_guard lock(g_hook_mutex);
@@ -71,6 +76,11 @@ File& File::operator=(File&& other) noexcept {
 }
 
 Result<File> File::open(const std::filesystem::path& path, Mode mode) {
+  if (mode == Mode::CreateNew || mode == Mode::CreateTruncate) {
+    if (int err = consult_faults(FileFaults::Op::Create, path, 0, 0); err != 0) {
+      return errno_error(err, describe("open", path));
+    }
+  }
   int fd;
   do {
     fd = ::open(path.c_str(), open_flags(mode) | O_CLOEXEC, 0644);
@@ -217,6 +227,10 @@ Status write_file_atomically(const std::filesystem::path& path, std::span<const 
     remove_tmp();
     return st;
   }
+  if (int err = consult_faults(FileFaults::Op::Rename, path, 0, 0); err != 0) {
+    remove_tmp();
+    return errno_error(err, "rename " + tmp.string() + " to " + path.string());
+  }
   if (::rename(tmp.c_str(), path.c_str()) < 0) {
     const int err = errno;
     remove_tmp();
@@ -225,10 +239,11 @@ Status write_file_atomically(const std::filesystem::path& path, std::span<const 
   return sync_directory(path.parent_path());
 }
 
-void FileFaults::set(Hook hook) {
+void FileFaults::set(Hook hook, bool namespace_ops) {
   auto p = std::make_shared<Hook>(std::move(hook));
   std::lock_guard lock(g_hook_mutex);
   g_hook = std::move(p);
+  g_namespace_ops.store(namespace_ops, std::memory_order_release);
   g_has_hook.store(true, std::memory_order_release);
 }
 
@@ -236,6 +251,7 @@ void FileFaults::clear() {
   std::lock_guard lock(g_hook_mutex);
   g_hook.reset();
   g_has_hook.store(false, std::memory_order_release);
+  g_namespace_ops.store(false, std::memory_order_release);
 }
 
 }  // namespace sierra

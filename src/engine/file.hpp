@@ -16,12 +16,19 @@ namespace sierra {
 
 // Test-only fault injection. When a hook is set it is consulted before each write/sync and may
 // return an error (e.g. ENOSPC / EIO) instead of performing it. Production code never sets these.
+//   Write     File::pwrite_all (offset, len)
+//   Sync      File::datasync / File::sync, and sync_directory (path = the directory)
+//   Truncate  File::truncate (offset = the new size)
+//   Create    File::open in a creating mode, before the file is created (offset = len = 0)
+//   Rename    write_file_atomically, before its temp file `path` + ".tmp" is renamed onto `path`
+// Create and Rename are reported only to a hook set with `namespace_ops` (power-loss simulation
+// tracks directory entries); other hooks never see them.
 struct FileFaults {
-  enum class Op { Write, Sync, Truncate };
+  enum class Op { Write, Sync, Truncate, Create, Rename };
   // Returns 0 to proceed, or an errno value to fail the operation with.
   using Hook =
       std::function<int(Op op, const std::filesystem::path& path, uint64_t offset, size_t len)>;
-  static void set(Hook hook);
+  static void set(Hook hook, bool namespace_ops = false);
   static void clear();
 };
 
