@@ -145,6 +145,15 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::create(const std::filesyst
   if (auto st = sync_directory(dir->parent_path()); !st) {
     return std::unexpected(std::move(st.error()));
   }
+  // A bucket's first segment also created the bucket's own directories
+  // (buckets/<bucket>/segments): their entries must be durable too, or a power loss could take
+  // the whole bucket, acknowledged appends included, with it.
+  if (segment == 0) {
+    const std::filesystem::path bdir = bucket_dir(base, bucket);
+    for (const auto& d : {bdir, bdir.parent_path()}) {
+      if (auto st = sync_directory(d); !st) return std::unexpected(std::move(st.error()));
+    }
+  }
   return std::unique_ptr<SegmentWriter>(
       new SegmentWriter(std::move(*file), bucket, segment, segment_size, sf::kHeaderSize));
 }
