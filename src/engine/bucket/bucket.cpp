@@ -389,10 +389,11 @@ void Bucket::reset_tentative_state() {
 
 // After a failed fdatasync the file's contents past the last acknowledged byte are unknown:
 // cut them off and re-verify the segment by reopening it (never treat the failed sync as done).
+// The broken writer is replaced only once the new one is ready: if reopening fails too (the
+// disk still fails), the next append finds it broken and tries again instead of finding none.
 Status Bucket::reopen_writer() {
   const uint64_t durable_end = writer_->flushed_offset();
   const fs::path path = get_path(cfg_.base, cfg_.id, live_id_, SegmentKind::Events);
-  writer_.reset();
   {
     auto f = File::open(path, File::Mode::ReadWrite);
     if (!f) return std::unexpected(f.error());
