@@ -34,6 +34,9 @@ struct Uuid {
   static std::optional<Uuid> parse(std::string_view text);
   // Lower-case hyphenated form.
   std::string to_string() const;
+  // Writes the same 36 characters to out[0..36) (no terminator); no allocation.
+  static constexpr size_t kTextSize = 36;
+  void format_to(char* out) const;
 
   auto operator<=>(const Uuid&) const = default;
   bool operator==(const Uuid&) const = default;
@@ -49,7 +52,8 @@ inline constexpr Uuid kPartitionKeyNamespace{{0x21, 0x9b, 0xd6, 0x37, 0xe2, 0x79
 
 // RFC 4122 name-based SHA-1 UUID (v5).
 Uuid uuid_v5(const Uuid& ns, std::string_view name);
-// Random v4 UUID.
+// Random v4 UUID (122 random bits from a per-thread generator seeded by the OS; unique, not
+// secret: ids here are identifiers, never credentials).
 Uuid uuid_v4();
 
 // A validated stream id: 1..=64 bytes of UTF-8 with no NUL byte.

@@ -64,6 +64,31 @@ std::shared_ptr<Connection> Connection::current() {
   return t_current != nullptr ? t_current->shared_from_this() : nullptr;
 }
 
+std::function<void()> Connection::track_read(std::function<void()> job) {
+  if (t_current == nullptr) return job;
+  auto self = t_current->shared_from_this();
+  self->reads_in_flight_.fetch_add(1, std::memory_order_acq_rel);
+  return [self = std::move(self), job = std::move(job)] {
+    struct Returned {
+      Connection* c;
+      ~Returned() { c->read_returned(); }
+    } returned{self.get()};
+    job();
+  };
+}
+
+void Connection::read_returned() {
+  // Parsing stopped at kMaxReadsInFlight resumes once the count drops below it. (The job
+  // finished its reply before returning, and that flush may have run while still at the cap.)
+  if (reads_in_flight_.fetch_sub(1, std::memory_order_acq_rel) == kMaxReadsInFlight) {
+    asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+  }
+}
+
+bool Connection::reads_blocked() const {
+  return reads_in_flight_.load(std::memory_order_acquire) >= kMaxReadsInFlight;
+}
+
 void Connection::start() {
   asio::dispatch(strand_, [self = shared_from_this()] { self->flush(); });
 }
@@ -170,7 +195,7 @@ void Connection::process_input() {
   std::size_t count = 0;
   want_ = 0;
   while (!closing_) {
-    if (replies_.size() >= kMaxOutstandingRequests ||
+    if (replies_.size() >= kMaxOutstandingRequests || reads_blocked() ||
         staged_.size() + writing_.size() >= max_pending_bytes_ ||
         ((++count & 255) == 0 && (collect(), over_limits()))) {
       unparsed_input_ = off < in_len_;
@@ -250,7 +275,15 @@ void Connection::reply_finished() {
     flush();
     return;
   }
-  asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+  // One pending flush per connection is enough: a group commit finishes hundreds of replies of
+  // one pipelining connection at once, and one flush collects them all. The exchange in the
+  // handler (acq_rel) pairs with this one, so a reply finished before the handler cleared the
+  // flag is visible to that handler's collect().
+  if (flush_posted_.exchange(true, std::memory_order_acq_rel)) return;
+  asio::post(strand_, [self = shared_from_this()] {
+    self->flush_posted_.exchange(false, std::memory_order_acq_rel);
+    self->flush();
+  });
 }
 
 void Connection::collect() {
@@ -310,7 +343,9 @@ void Connection::flush() {
     }
     if (reading_ || read_eof_ || over_limits()) break;
     if (unparsed_input_) {
-      // Backpressure left complete requests in the buffer: handle them before reading more.
+      // Backpressure left complete requests in the buffer: handle them before reading more
+      // (once enough reads have returned; read_returned flushes again).
+      if (reads_blocked()) break;
       process_input();
       if (closed()) return;
       continue;

@@ -25,6 +25,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   // Stop reading while more than this many requests await their replies.
   static constexpr std::size_t kMaxOutstandingRequests = 10000;
+  // Stop parsing while this many reads of the connection run (or wait) on the read pool. A
+  // read's reply can be large (ESCAN/EPSCAN COUNT 10000 of big events) and only counts against
+  // limits.max_pending_reply_bytes once finished, so without this cap a client that pipelines
+  // big reads and never reads its replies makes the server build every one of them in memory.
+  // Memory per connection stays below max_pending_reply_bytes + this many replies. More would
+  // not run faster: the read pool has threads.read (at most 32) threads for all connections.
+  static constexpr std::size_t kMaxReadsInFlight = 16;
 
   // Every handler of the connection runs on a strand made from the socket's executor.
   Connection(asio::ip::tcp::socket socket, ServerContext& ctx, uint64_t id);
@@ -61,6 +68,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // call only; nullptr elsewhere). Lets subscription commands register pushes and on_close.
   static std::shared_ptr<Connection> current();
 
+  // For the read executor: called with a job posted while a command is being dispatched,
+  // returns a wrapper that counts the job as one of that connection's reads in flight until it
+  // returns (see kMaxReadsInFlight). Elsewhere returns `job` unchanged.
+  static std::function<void()> track_read(std::function<void()> job);
+
  private:
   using Strand = asio::strand<asio::any_io_executor>;
   struct Entry {
@@ -82,6 +94,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_write(const asio::error_code& ec, std::size_t n);
   std::size_t blocked_reply_bytes() const;
   bool over_limits() const;
+  bool reads_blocked() const;
+  // Called by a tracked read job when it returns (any thread).
+  void read_returned();
   void close();
   // Called by a Reply's on_finish from any thread.
   void reply_finished();
@@ -109,7 +124,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool write_in_progress_ = false;
   bool closing_ = false;  // no more requests; close once everything queued is written
   std::atomic<bool> closed_{false};
+  std::atomic<bool> flush_posted_{false};  // a flush from reply_finished is queued on the strand
   std::atomic<std::size_t> pending_bytes_{0};
+  std::atomic<std::size_t> reads_in_flight_{0};
 
   std::mutex close_mu_;
   std::vector<std::function<void()>> close_callbacks_;

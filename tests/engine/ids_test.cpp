@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -201,6 +202,39 @@ TEST(IdsTest, UuidV4IsRandomVersion4) {
   EXPECT_EQ(a.bytes[6] >> 4, 4);
   EXPECT_EQ(a.bytes[8] & 0xC0, 0x80);
   EXPECT_FALSE(a.is_nil());
+}
+
+TEST(IdsTest, UuidV4ManyAreDistinctAcrossThreads) {
+  // Each thread has its own generator; ids from different threads must not collide.
+  std::vector<std::vector<Uuid>> per_thread(4);
+  std::vector<std::thread> threads;
+  for (auto& out : per_thread) {
+    threads.emplace_back([&out] {
+      for (int i = 0; i < 20000; ++i) out.push_back(uuid_v4());
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<Uuid> all;
+  for (const auto& v : per_thread) {
+    for (const Uuid& u : v) {
+      EXPECT_EQ(u.bytes[6] >> 4, 4);
+      EXPECT_EQ(u.bytes[8] & 0xC0, 0x80);
+      all.insert(u);
+    }
+  }
+  EXPECT_EQ(all.size(), 80000u);
+}
+
+TEST(IdsTest, FormatToMatchesToStringAndParse) {
+  const Uuid u = *Uuid::parse("550E8400-e29b-41d4-A716-446655440000");
+  char buf[Uuid::kTextSize];
+  u.format_to(buf);
+  EXPECT_EQ(std::string_view(buf, sizeof buf), "550e8400-e29b-41d4-a716-446655440000");
+  EXPECT_EQ(u.to_string(), "550e8400-e29b-41d4-a716-446655440000");
+  for (int i = 0; i < 100; ++i) {
+    const Uuid r = uuid_v4();
+    EXPECT_EQ(Uuid::parse(r.to_string()), r);
+  }
 }
 
 // ---- Stream ids (PROTOCOL.md §2.1) ----

@@ -33,6 +33,9 @@ namespace sierra::server {
 
 namespace {
 
+// Room for one append reply (map of six with two UUIDs) or one event entry of EMAPPEND's.
+constexpr std::size_t kAppendReplyBytes = 256;
+
 // One event as parsed from the request (views into the request's arguments).
 struct EventArgs {
   std::string_view stream_id;
@@ -241,11 +244,12 @@ void cmd_eappend(ServerContext& ctx, Session& /*session*/, Args args, const Repl
         if (!result) return reply_append_error(reply, result.error());
         stats->events_appended.fetch_add(1, std::memory_order_relaxed);
         auto w = reply->writer();
+        w.reserve(kAppendReplyBytes);
         w.map(6);
-        w.simple("event_id");
-        w.simple(event_id.to_string());
-        w.simple("partition_key");
-        w.simple(key.to_string());
+        w.raw("+event_id\r\n");
+        write_uuid(w, event_id);
+        w.raw("+partition_key\r\n");
+        write_uuid(w, key);
         w.simple("partition_id");
         w.integer(pid);
         w.simple("partition_sequence");
@@ -327,9 +331,10 @@ void cmd_emappend(ServerContext& ctx, Session& /*session*/, Args args, const Rep
         if (!result) return reply_append_error(reply, result.error());
         stats->events_appended.fetch_add(reply_events.size(), std::memory_order_relaxed);
         auto w = reply->writer();
+        w.reserve(kAppendReplyBytes * (1 + reply_events.size()));
         w.map(5);
-        w.simple("partition_key");
-        w.simple(key.to_string());
+        w.raw("+partition_key\r\n");
+        write_uuid(w, key);
         w.simple("partition_id");
         w.integer(pid);
         w.simple("first_partition_sequence");
@@ -343,8 +348,8 @@ void cmd_emappend(ServerContext& ctx, Session& /*session*/, Args args, const Rep
           // The four upstream keys, then partition_sequence and partition_id (PROTOCOL §11
           // row 29: clients ignore extra keys).
           w.map(6);
-          w.simple("event_id");
-          w.simple(e.event_id.to_string());
+          w.raw("+event_id\r\n");
+          write_uuid(w, e.event_id);
           w.simple("stream_id");
           w.simple(e.stream_id);
           w.simple("stream_version");

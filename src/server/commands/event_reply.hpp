@@ -4,6 +4,7 @@
 // (number), timestamp (number, milliseconds), stream_id, event_name, metadata and payload (blob).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -18,6 +19,12 @@ inline constexpr uint64_t kNanosPerMilli = 1'000'000;
 inline int64_t timestamp_ms(uint64_t timestamp_ns) {
   return static_cast<int64_t>(timestamp_ns / kNanosPerMilli);
 }
+
+// Writes a UUID as a simple string (+xxxxxxxx-...\r\n) without allocating.
+void write_uuid(resp::ReplyWriter& w, const Uuid& id);
+
+// Upper bound of the bytes write_event produces for `event` (used to size reply buffers).
+std::size_t encoded_event_size(const EventRecord& event);
 
 // Writes one event map.
 void write_event(resp::ReplyWriter& w, const EventRecord& event);

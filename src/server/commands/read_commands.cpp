@@ -12,6 +12,7 @@
 // with the partition's latest visible sequence, which is an exclusive watermark (§11 row 8).
 // COUNT defaults to 100 and is clamped to 10 000. start > end returns an empty page without
 // walking the stream (§11 row 30).
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,6 +27,9 @@
 namespace sierra::server {
 
 namespace {
+
+// Events a scan reserves room for up front (pages are usually ≤ 1000 events).
+constexpr uint64_t kReservedEvents = 1024;
 
 void invalid(const ReplyPtr& reply, const ArgError& e) {
   reply_error(reply, "INVALIDARG", e.message);
@@ -144,6 +148,7 @@ void cmd_escan(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
                  start = *start, end = *end, count = opts->count] {
     if (!check_owned(*db, pid, reply)) return;
     std::vector<EventRecord> events;
+    events.reserve(static_cast<std::size_t>(std::min<uint64_t>(count, kReservedEvents)));
     bool has_more = false;
     if (end && start > *end) {
       // Nothing in range: only has_more needs an answer (any event at or after start).
@@ -221,6 +226,7 @@ void cmd_epscan(ServerContext& ctx, Session& /*session*/, Args args, const Reply
     auto latest = db->get_partition_sequence(pid);
     if (!latest) return read_error(reply, latest.error());
     std::vector<EventRecord> events;
+    events.reserve(static_cast<std::size_t>(std::min<uint64_t>(count, kReservedEvents)));
     bool has_more = false;
     if (*latest && start <= **latest) {
       const uint64_t last_visible = **latest;

@@ -42,8 +42,10 @@ class ReplyWriter {
   void push(std::size_t n);
   // =len fmt:text (fmt is 3 bytes, default "txt"); RESP2: bulk string of text.
   void verbatim(std::string_view text, std::string_view format = "txt");
-  // Pre-encoded bytes, appended unchanged.
+  // Pre-encoded bytes, appended unchanged (e.g. a constant "+key\r\n", the same in RESP2 and 3).
   void raw(std::string_view bytes) { out_->append(bytes); }
+  // Capacity hint for replies whose size is known in advance.
+  void reserve(std::size_t total_bytes) { out_->reserve(total_bytes); }
 
  private:
   void header(char type, uint64_t n);
