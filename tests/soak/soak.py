@@ -12,8 +12,8 @@ What it does, for N cycles on one data directory:
      payloads are random bytes (often not UTF-8), sometimes empty, sometimes large; metadata,
      client-chosen EVENT_IDs and TIMESTAMPs sometimes;
   3. after a random 0.2..1.5 s of load the server gets SIGKILL; requests without a reply are
-     "in flight" (unknown outcome); sometimes the restarted server is killed again while it
-     recovers;
+     "in flight" (unknown outcome); sometimes SIGTERM comes 0-30 ms before the SIGKILL (killed
+     during a clean shutdown), sometimes the restarted server is killed again while it recovers;
   4. the server is restarted on the same directory and the checker verifies:
        - every acknowledged event is present -- EGET by id (this cycle's events and a sample of
          older ones), ESCAN of its stream, EPSCAN of its partition -- with exactly the
@@ -1199,6 +1199,8 @@ def main():
     ap.add_argument("--segment-size", type=int, default=262144)
     ap.add_argument("--recovery-kill-chance", type=float, default=0.15,
                     help="chance per cycle to also SIGKILL the server while it recovers")
+    ap.add_argument("--term-first-chance", type=float, default=0.1,
+                    help="chance per cycle to send SIGTERM 0-30 ms before the SIGKILL")
     ap.add_argument("--reread-every", type=int, default=1, metavar="K",
                     help="re-read the ranges verified before only every K cycles (and in the "
                          "last one); for very long soaks, since that re-read grows with the data")
@@ -1251,6 +1253,12 @@ def main():
                 violations.add(f"the server exited by itself during the load (status "
                                f"{server.proc.returncode})")
             stop.set()
+            how = ""
+            if rng.random() < args.term_first_chance and server.alive():
+                delay = rng.uniform(0.0, 0.03)  # killed while shutting down cleanly
+                server.proc.send_signal(signal.SIGTERM)
+                time.sleep(delay)
+                how = f" (SIGTERM {delay * 1000:.0f} ms before the SIGKILL)"
             server.kill()
             for t in threads:
                 t.join(timeout=CLIENT_TIMEOUT + 10)
@@ -1283,7 +1291,7 @@ def main():
             model.settle()
             totals["present"] += stats["present"]
             totals["absent"] += stats["absent"]
-            print(f"cycle {cycle}/{args.cycles}: load {load:.2f} s, acked {acked} appends, "
+            print(f"cycle {cycle}/{args.cycles}: load {load:.2f} s{how}, acked {acked} appends, "
                   f"in flight at the kill {unknown} (survived {stats['present']}, lost "
                   f"{stats['absent']}), restart {restart:.2f} s{note}, check "
                   f"{time.monotonic() - t1:.2f} s ({stats['old']} events re-read, "
