@@ -50,13 +50,19 @@ Status Bucket::recover() {
     std::error_code ec;
     if (fs::exists(get_path(base, bid, s, SegmentKind::Events), ec)) with_data.push_back(s);
   }
-  // A highest segment file shorter than a header is a segment creation (rollover) interrupted
-  // by a crash before its header was durable: it never held a record, drop it.
+  // A highest segment file shorter than a header, or header-sized with a header that does not
+  // verify (torn: zeros or garbage), is a segment creation (rollover) interrupted by a crash
+  // before its header was durable. The header is fdatasynced before any record is written, so
+  // such a file never held a record: drop it.
   while (!with_data.empty()) {
     std::error_code ec;
-    const uintmax_t size =
-        fs::file_size(get_path(base, bid, with_data.back(), SegmentKind::Events), ec);
-    if (ec || size >= segment_format::kHeaderSize) break;
+    const fs::path path = get_path(base, bid, with_data.back(), SegmentKind::Events);
+    const uintmax_t size = fs::file_size(path, ec);
+    if (ec || size > segment_format::kHeaderSize) break;
+    if (size == segment_format::kHeaderSize) {
+      auto header = SegmentReader::open(path, bid, with_data.back());
+      if (header || header.error().code != Errc::CorruptHeader) break;
+    }
     log(LogLevel::Warn, "bucket " + std::to_string(bid) + " segment " +
                             std::to_string(with_data.back()) + ": removing a segment whose " +
                             "creation was interrupted (" + std::to_string(size) + " bytes)");
