@@ -226,9 +226,10 @@ class Reader:
             raise ConnectionError("scan reply without has_more/events")
         return has_more, events
 
-    def scan_reply_bulk(self, count, nbytes):
+    def scan_reply_bulk(self, count, nbytes, stall=20.0):
         """An ESCAN/EPSCAN reply expected to hold `count` events taking `nbytes`: returns their
-        raw bytes in one piece, or None (the reply consumed) if the count differs."""
+        raw bytes in one piece, or None if the count differs (the reply is consumed) or the
+        bytes stop coming for `stall` seconds (fewer bytes than expected: framing is lost)."""
         self.compact()
         head = self.line()
         if head[:1] != b"%":
@@ -240,7 +241,14 @@ class Reader:
             if key == "events":
                 n = int(self.line()[1:])
                 if n == count:
-                    raw = self.take(nbytes)
+                    old = self.sock.gettimeout()
+                    self.sock.settimeout(stall)
+                    try:
+                        raw = self.take(nbytes)
+                    except TimeoutError:
+                        return None
+                    finally:
+                        self.sock.settimeout(old)
                 else:
                     for _ in range(n):
                         self.value()
@@ -924,7 +932,11 @@ class Checker:
                            for a, _, n in chunks)
                   + encode("ESCAN", s.name, end, "+", *key, "COUNT", 1))
         for a, want, n in chunks:
-            if conn.r.scan_reply_bulk(n, len(want)) != want:
+            try:
+                got = conn.r.scan_reply_bulk(n, len(want))
+            except RespReplyError as e:
+                raise RuntimeError(f"{what}: ESCAN from version {a}: {e}") from None
+            if got != want:
                 c = Conn(port, timeout=120.0)
                 try:
                     log = PageLog()
@@ -941,7 +953,10 @@ class Checker:
                           f"EPSCAN ({len(y)}) at position {d}: ESCAN {x[d:d + 2]} vs EPSCAN "
                           f"{y[d:d + 2]}" + ("" if x != y else " (same ids, other bytes)"))
                 raise CheckAborted()
-        _, extra = conn.r.scan_reply()
+        try:
+            _, extra = conn.r.scan_reply()
+        except RespReplyError as e:
+            raise RuntimeError(f"{what}: ESCAN from version {end}: {e}") from None
         if extra:
             e = extra[0][0]
             self.fail(f"{what}: ESCAN shows version {e['stream_version']} (event {e['event_id']}, "
