@@ -105,7 +105,10 @@ Status validate(DatabaseOptions& o, bool range_error) {
     if (!seen.insert(b).second) return config_error("bucket id " + std::to_string(b) + " repeated");
   }
   if (o.writer_threads == 0) {
-    o.writer_threads = static_cast<uint16_t>(std::min<size_t>(o.bucket_ids.size(), 2));
+    // One per bucket: a writer thread spends most of its time waiting in fdatasync, and a thread
+    // owning two buckets syncs them one after the other (2 writer threads for 4 buckets gave
+    // 10.4k appends/s where 4 gave 14.6k, 50 connections, same run).
+    o.writer_threads = static_cast<uint16_t>(o.bucket_ids.size());
   }
   if (o.writer_threads > o.bucket_ids.size()) {
     return config_error("writer_threads (" + std::to_string(o.writer_threads) +

@@ -45,7 +45,7 @@ struct DatabaseOptions {
   uint16_t total_buckets = 4;
   std::vector<BucketId> bucket_ids;  // empty: all of 0..total_buckets-1
   uint16_t reader_threads = 4;       // for callers that run reads on a pool (the server)
-  uint16_t writer_threads = 0;       // 0: min(owned buckets, 2)
+  uint16_t writer_threads = 0;       // 0: one per owned bucket
   std::chrono::microseconds flush_interval_duration{0};  // longest wait for company (D3)
   uint32_t flush_interval_events = 1000;                 // cap of events per group commit
   LogSink log;                                           // default: warnings and errors to stderr

@@ -180,8 +180,8 @@ uint64_t Bucket::next_sequence(PartitionId pid) {
 
 Result<std::optional<Bucket::StreamState>> Bucket::lookup_stream(PartitionId pid,
                                                                  const std::string& sid) {
+  if (auto it = streams_.find(StreamKeyRef{pid, sid}); it != streams_.end()) return it->second;
   StreamKey key{pid, sid};
-  if (auto it = streams_.find(key); it != streams_.end()) return it->second;
   // The writer thread is the only mutator of live_, so it may read it without the lock.
   if (const StreamEntry* e = live_->streams.get(pid, sid)) {
     StreamState st{e->partition_key, e->version_max};
@@ -319,7 +319,12 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
     next_seq_[pid] = next + n;
     for (size_t i = 0; i < n; ++i) {
       const NewEvent& e = events[i];
-      streams_[StreamKey{pid, e.stream_id}] = StreamState{e.partition_key, versions[i]};
+      const StreamState state{e.partition_key, versions[i]};
+      if (auto it = streams_.find(StreamKeyRef{pid, e.stream_id}); it != streams_.end()) {
+        it->second = state;
+      } else {
+        streams_.emplace(StreamKey{pid, e.stream_id}, state);
+      }
       pending_.push_back(PendingEvent{e.event_id, pid, next + i, e.stream_id, e.partition_key,
                                       versions[i], result.offsets[i]});
     }

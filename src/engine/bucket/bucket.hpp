@@ -141,8 +141,8 @@ class Bucket {
   std::unique_ptr<SegmentWriter> writer_;
   uint64_t next_log_position_ = 1;
   uint64_t durable_log_position_ = 0;
-  std::unordered_map<PartitionId, uint64_t> next_seq_;                 // tentative
-  std::unordered_map<StreamKey, StreamState, StreamKeyHash> streams_;  // tentative cache
+  std::unordered_map<PartitionId, uint64_t> next_seq_;  // tentative
+  StreamMap<StreamState> streams_;                      // tentative cache
   std::vector<PendingEvent> pending_;
   std::vector<Staged> staged_;
   size_t staged_events_ = 0;

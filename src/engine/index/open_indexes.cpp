@@ -5,10 +5,10 @@
 
 namespace sierra {
 
-size_t StreamKeyHash::operator()(const StreamKey& k) const noexcept {
-  const size_t h = std::hash<std::string_view>{}(k.stream_id);
+size_t StreamKeyHash::hash(PartitionId pid, std::string_view stream_id) {
+  const size_t h = std::hash<std::string_view>{}(stream_id);
   // Mix in the partition id (boost::hash_combine style).
-  return h ^ (size_t{k.partition_id} + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+  return h ^ (size_t{pid} + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
 }
 
 std::optional<uint64_t> OpenEventIndex::get(const Uuid& event_id) const {
@@ -37,7 +37,9 @@ const PartitionEntry* OpenPartitionIndex::get(PartitionId pid) const {
 
 Status OpenStreamIndex::insert(PartitionId pid, std::string_view stream_id,
                                const Uuid& partition_key, uint64_t version, uint64_t offset) {
-  auto [it, inserted] = map_.try_emplace(StreamKey{pid, std::string(stream_id)});
+  auto it = map_.find(StreamKeyRef{pid, stream_id});
+  const bool inserted = it == map_.end();
+  if (inserted) it = map_.try_emplace(StreamKey{pid, std::string(stream_id)}).first;
   StreamEntry& e = it->second;
   if (inserted) {
     e.partition_key = partition_key;
@@ -58,7 +60,7 @@ Status OpenStreamIndex::insert(PartitionId pid, std::string_view stream_id,
 }
 
 const StreamEntry* OpenStreamIndex::get(PartitionId pid, std::string_view stream_id) const {
-  auto it = map_.find(StreamKey{pid, std::string(stream_id)});
+  auto it = map_.find(StreamKeyRef{pid, stream_id});
   return it == map_.end() ? nullptr : &it->second;
 }
 

@@ -35,9 +35,32 @@ struct StreamKey {
   bool operator==(const StreamKey&) const = default;
   auto operator<=>(const StreamKey&) const = default;
 };
-struct StreamKeyHash {
-  size_t operator()(const StreamKey& k) const noexcept;
+// A borrowed key for lookups that must not allocate a std::string (the append path looks up a
+// stream for every event).
+struct StreamKeyRef {
+  PartitionId partition_id = 0;
+  std::string_view stream_id;
 };
+
+// Transparent hash/equality over StreamKey and StreamKeyRef. The call operators are deliberately
+// not noexcept: libstdc++ then stores each node's hash code, so walking a bucket's chain compares
+// cached hashes instead of dereferencing every neighbour's string (a cache miss each at 100k+
+// live streams).
+struct StreamKeyHash {
+  using is_transparent = void;
+  size_t operator()(const StreamKey& k) const { return hash(k.partition_id, k.stream_id); }
+  size_t operator()(const StreamKeyRef& k) const { return hash(k.partition_id, k.stream_id); }
+  static size_t hash(PartitionId pid, std::string_view stream_id);
+};
+struct StreamKeyEqual {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    return a.partition_id == b.partition_id && std::string_view(a.stream_id) == b.stream_id;
+  }
+};
+template <class V>
+using StreamMap = std::unordered_map<StreamKey, V, StreamKeyHash, StreamKeyEqual>;
 
 struct StreamEntry {
   Uuid partition_key;
@@ -76,10 +99,10 @@ class OpenStreamIndex {
                 uint64_t version, uint64_t offset);
   const StreamEntry* get(PartitionId pid, std::string_view stream_id) const;
   size_t size() const { return map_.size(); }
-  const std::unordered_map<StreamKey, StreamEntry, StreamKeyHash>& entries() const { return map_; }
+  const StreamMap<StreamEntry>& entries() const { return map_; }
 
  private:
-  std::unordered_map<StreamKey, StreamEntry, StreamKeyHash> map_;
+  StreamMap<StreamEntry> map_;
 };
 
 // The three open indexes of one segment.
