@@ -11,7 +11,8 @@
 #   PAYLOAD=200   event payload bytes                      BUILD_DIR=build
 #   SIERRA_REV    label of the sierradb build in the report (default: git HEAD of this checkout)
 #   COMPARE_CMD   the command line quoted in the report (default: make compare)
-#   ONLY=a,b      run only these workload keys (append50, append50p16, exact16, eget50, escan50)
+#   ONLY=a,b      run only these workload keys (append50, half50, append50p16, exact16, eget50,
+#                 escan50; half50 needs append50)
 #   WRITE_MD=1    write the table into BENCHMARKS.md       KEEP=1     keep the temp dir
 #   PORT_SIERRA / PORT_REDIS_AOF / PORT_REDIS_MEM / PORT_PG   loopback ports (19090/16379/16380/15432)
 #
@@ -331,6 +332,25 @@ workloads() {
       run_pgbench append50 "$r" 50 "$WORK/mdb-random.sql"
     fi
   done
+  # p99 at 50 % of peak: each system again at half of its own mean append50 throughput, open
+  # loop (sierradb-bench --rate: latency counted from each request's scheduled send time).
+  if want half50; then
+    want append50 || die "half50 needs the append50 runs (add append50 to ONLY)"
+    local sys_ rate
+    declare -A half_rate=()
+    for sys_ in sierradb redis-aof redis-mem; do
+      rate=$(python3 -c 'import json,sys,statistics
+v=[json.loads(open(p).read().strip().splitlines()[-1])["requests_per_s"] for p in sys.argv[1:]]
+print(int(statistics.mean(v)/2))' "$WORK"/runs/append50."$sys_".*.json)
+      half_rate[$sys_]=$rate
+      log "half50: $sys_ at $rate requests/s"
+    done
+    for r in $(seq 1 "$ROUNDS"); do
+      run_bench half50 sierradb "$r" "$PORT_SIERRA" "$SIERRA_PID" -w eappend -c 50 -r 1000 --prefix app- --rate "${half_rate[sierradb]}"
+      run_bench half50 redis-aof "$r" "$PORT_REDIS_AOF" "$REDIS_AOF_PID" -w xadd -c 50 -r 1000 --prefix app- --rate "${half_rate[redis-aof]}"
+      run_bench half50 redis-mem "$r" "$PORT_REDIS_MEM" "$REDIS_MEM_PID" -w xadd -c 50 -r 1000 --prefix app- --rate "${half_rate[redis-mem]}"
+    done
+  fi
   for r in $(seq 1 "$ROUNDS"); do
     if want append50p16; then
       run_bench append50p16 sierradb "$r" "$PORT_SIERRA" "$SIERRA_PID" -w eappend -c 50 -P 16 -r 1000 --prefix app-

@@ -60,6 +60,7 @@ struct Options {
   uint64_t streams = 1000;
   uint64_t requests = 0;  // 0: run for --duration
   double duration = 10;
+  double rate = 0;  // requests/s over all connections; 0: closed loop (as fast as replies come)
   bool timed = true;
   double warmup = 0;
   unsigned threads = 1;
@@ -329,8 +330,13 @@ struct ThreadCtx {
 
 class Conn {
  public:
-  Conn(ThreadCtx& t, Shared& s, unsigned index) : t_(t), s_(s), sock_(t.io), index_(index) {
+  Conn(ThreadCtx& t, Shared& s, unsigned index)
+      : t_(t), s_(s), sock_(t.io), timer_(t.io), index_(index) {
     rbuf_.resize(64 * 1024);
+    if (s_.opt.rate > 0) {
+      interval_ = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(s_.opt.connections / s_.opt.rate));
+    }
   }
 
   // Connects and performs the handshake synchronously (before the io_context runs).
@@ -358,6 +364,8 @@ class Conn {
   }
 
   void start() {
+    // Rate mode: connections start spread over one interval so the arrivals are even.
+    next_due_ = Clock::now() + interval_ * index_ / std::max(1u, s_.opt.connections);
     read();
     fill();
   }
@@ -517,6 +525,24 @@ class Conn {
         inflight_.push_back({now, Kind::Resync});
         resync_sent_ = true;
       }
+    } else if (interval_.count() > 0) {
+      // Open loop (--rate): each request has a due time on a fixed schedule and its latency is
+      // counted from that time, so a slow reply also charges the requests queued behind it
+      // (no coordinated omission).
+      Kind kind{};
+      while (inflight_.size() < s_.opt.pipeline && next_due_ <= now && may_issue(next_due_, kind)) {
+        build(out_);
+        inflight_.push_back({next_due_, kind});
+        next_due_ += interval_;
+      }
+      if (!done_ && !timer_armed_ && next_due_ > now) {
+        timer_armed_ = true;
+        timer_.expires_at(next_due_);
+        timer_.async_wait([this](asio::error_code ec) {
+          timer_armed_ = false;
+          if (!ec && !closed_) fill();
+        });
+      }
     } else {
       Kind kind{};
       while (inflight_.size() < s_.opt.pipeline && may_issue(now, kind)) {
@@ -629,11 +655,16 @@ class Conn {
     asio::error_code ec;
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
+    timer_.cancel();
   }
 
   ThreadCtx& t_;
   Shared& s_;
   tcp::socket sock_;
+  asio::steady_timer timer_;
+  Clock::duration interval_{0};  // --rate: time between this connection's requests
+  Clock::time_point next_due_{};
+  bool timer_armed_ = false;
   unsigned index_;
   std::string out_;
   std::string wbuf_;
@@ -793,6 +824,7 @@ void report(const Shared& s, const Stats& st, double elapsed, double setup_s) {
         {"port", o.port},
         {"connections", o.connections},
         {"pipeline", o.pipeline},
+        {"rate", o.rate},
         {"threads", o.threads},
         {"payload_bytes", o.data_size},
         {"streams", o.streams},
@@ -822,9 +854,11 @@ void report(const Shared& s, const Stats& st, double elapsed, double setup_s) {
     std::printf("%s\n", j.dump().c_str());
     return;
   }
-  std::printf("workload %s  %s:%u  resp %d  threads %u  connections %u  pipeline %u\n",
+  std::printf("workload %s  %s:%u  resp %d  threads %u  connections %u  pipeline %u",
               o.workload_name.c_str(), o.host.c_str(), o.port, o.resp, o.threads, o.connections,
               o.pipeline);
+  if (o.rate > 0) std::printf("  rate %.0f/s (open loop)", o.rate);
+  std::printf("\n");
   std::printf("payload %zu B  streams %llu", o.data_size,
               static_cast<unsigned long long>(o.streams));
   if (o.workload == Workload::EMAppend) std::printf("  batch %u", o.batch);
@@ -1011,6 +1045,10 @@ int main(int argc, char** argv) {
     app.add_option("-n,--requests", o.requests,
                    "Number of measured requests (instead of --duration; with both, the first "
                    "limit reached ends the run)");
+    app.add_option("--rate", o.rate,
+                   "Open loop: total requests per second over all connections, on a fixed "
+                   "schedule; latency counts from each request's scheduled time (0: closed loop)")
+        ->check(CLI::NonNegativeNumber);
     auto* dur = app.add_option("--duration", o.duration, "Measured run time in seconds")
                     ->check(CLI::PositiveNumber)
                     ->capture_default_str();
