@@ -29,7 +29,8 @@ class ReadPool final : public ReadExecutor {
   ~ReadPool() override { stop(); }
 
   void post(std::function<void()> job) override {
-    asio::post(pool_, [job = std::move(job)] {
+    // A read posted by a command counts against its connection's reads in flight.
+    asio::post(pool_, [job = Connection::track_read(std::move(job))] {
       try {
         job();
       } catch (const std::exception& e) {
