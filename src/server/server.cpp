@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <asio.hpp>
@@ -51,6 +52,43 @@ class ReadPool final : public ReadExecutor {
   asio::thread_pool pool_;
 };
 
+// File descriptors kept free for everything but client sockets: the engine's files (a rollover
+// opens a new segment and writes index files), rejected sockets on their way out, logs.
+constexpr uint64_t kFdReserve = 128;
+
+uint64_t open_fd_count() {
+  std::error_code ec;
+  uint64_t n = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+// The number of clients the process's descriptor limit allows (raising the soft limit to the
+// hard one first). Beyond it accept() fails with EMFILE: the client would wait in the listen
+// backlog without an answer, and the engine could no longer open files. Capping max_clients
+// instead gives such clients the "max number of clients reached" error.
+uint32_t fd_capped_max_clients(uint32_t configured) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return configured;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  if (lim.rlim_cur == RLIM_INFINITY) return configured;
+  const uint64_t used = open_fd_count() + kFdReserve;
+  const uint64_t allowed = lim.rlim_cur > used ? lim.rlim_cur - used : 1;
+  if (allowed >= configured) return configured;
+  spdlog::warn(
+      "limits.max_clients lowered from {} to {}: the open-files limit is {} (raise it with "
+      "ulimit -n / LimitNOFILE=)",
+      configured, allowed, static_cast<uint64_t>(lim.rlim_cur));
+  return static_cast<uint32_t>(allowed);
+}
+
 std::string format_address(const asio::ip::address& addr, uint16_t port) {
   if (addr.is_v6()) return "[" + addr.to_string() + "]:" + std::to_string(port);
   return addr.to_string() + ":" + std::to_string(port);
@@ -99,6 +137,7 @@ class ServerImpl {
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_id{1};
   std::string address;
+  bool accept_failing = false;  // on accept_strand: log a run of accept errors once
 
   void accept();
   void on_accept(asio::ip::tcp::socket socket);
@@ -112,13 +151,20 @@ void ServerImpl::accept() {
     if (!acceptor.is_open()) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
-      // E.g. EMFILE: retry shortly rather than spin.
-      spdlog::warn("accept failed: {}", ec.message());
+      // E.g. EMFILE: retry shortly rather than spin; log the first failure of a run only.
+      if (!accept_failing) {
+        spdlog::warn("accept failed: {} (retrying every 50 ms)", ec.message());
+        accept_failing = true;
+      }
       retry_timer.expires_after(std::chrono::milliseconds(50));
       retry_timer.async_wait([this](const asio::error_code& tec) {
         if (!tec && acceptor.is_open()) accept();
       });
       return;
+    }
+    if (accept_failing) {
+      spdlog::info("accepting connections again");
+      accept_failing = false;
     }
     on_accept(std::move(socket));
     accept();
@@ -248,6 +294,7 @@ std::expected<std::unique_ptr<Server>, std::string> Server::start(
   impl->address = format_address(addr, port);
 
   impl->reads = std::make_unique<ReadPool>(std::max<uint16_t>(config.threads.read, 1));
+  config.limits.max_clients = fd_capped_max_clients(config.limits.max_clients);
   impl->ctx.config = std::move(config);
   impl->ctx.db = std::move(db);
   impl->ctx.reads = impl->reads.get();
