@@ -26,6 +26,19 @@ resp::Limits parser_limits(const Config& config) {
   return l;
 }
 
+bool iequals(std::string_view a, std::string_view upper) {
+  if (a.size() != upper.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char c = a[i] >= 'a' && a[i] <= 'z' ? static_cast<char>(a[i] - 'a' + 'A') : a[i];
+    if (c != upper[i]) return false;
+  }
+  return true;
+}
+
+bool is_append(std::span<const std::string_view> args) {
+  return !args.empty() && (iequals(args[0], "EAPPEND") || iequals(args[0], "EMAPPEND"));
+}
+
 std::string upper_name(std::string_view name) {
   std::string up(name.substr(0, kMaxQuotedName));
   for (char& c : up) {
@@ -78,11 +91,22 @@ std::function<void()> Connection::track_read(std::function<void()> job) {
 }
 
 void Connection::read_returned() {
-  // Parsing stopped at kMaxReadsInFlight resumes once the count drops below it. (The job
-  // finished its reply before returning, and that flush may have run while still at the cap.)
-  if (reads_in_flight_.fetch_sub(1, std::memory_order_acq_rel) == kMaxReadsInFlight) {
+  // Parsing stopped at kMaxReadsInFlight resumes once the count drops below it, and an append
+  // waiting for the reads before it once it drops to 0. (The job finished its reply before
+  // returning, and that flush may have run before this count dropped.)
+  const std::size_t before = reads_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+  if (before == kMaxReadsInFlight || before == 1) {
     asio::post(strand_, [self = shared_from_this()] { self->flush(); });
   }
+}
+
+bool Connection::must_wait(std::span<const std::string_view> args) {
+  if (is_append(args)) {
+    if (reads_in_flight_.load(std::memory_order_acquire) != 0) wait_ = Wait::Reads;
+  } else if (appends_in_flight_.load(std::memory_order_acquire) != 0) {
+    wait_ = Wait::Appends;
+  }
+  return wait_ != Wait::None;
 }
 
 bool Connection::reads_blocked() const {
@@ -191,6 +215,7 @@ void Connection::on_read(const asio::error_code& ec, std::size_t n) {
 void Connection::process_input() {
   in_process_ = true;
   unparsed_input_ = false;
+  wait_ = Wait::None;
   std::size_t off = 0;
   std::size_t count = 0;
   want_ = 0;
@@ -203,6 +228,12 @@ void Connection::process_input() {
     }
     resp::ParseResult r = parser_.parse(std::string_view(in_buf_.data() + off, in_len_ - off));
     if (r.status == resp::ParseStatus::Command) {
+      if (must_wait(parser_.args())) {
+        // Left in the buffer and parsed again once the commands it waits for have finished
+        // (the parser keeps no state after a command).
+        unparsed_input_ = true;
+        break;
+      }
       dispatch(parser_.args());
       off += r.consumed;
     } else if (r.status == resp::ParseStatus::NeedMore) {
@@ -232,7 +263,12 @@ void Connection::dispatch(std::span<const std::string_view> args) {
   ctx_.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
   auto reply = std::make_shared<Reply>(session_.protocol);
   // The reply keeps the connection alive until it is finished (possibly on another thread).
-  reply->set_on_finish([self = shared_from_this()] { self->reply_finished(); });
+  const bool append = is_append(args);
+  if (append) appends_in_flight_.fetch_add(1, std::memory_order_acq_rel);
+  reply->set_on_finish([self = shared_from_this(), append] {
+    if (append) self->appends_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+    self->reply_finished();
+  });
   replies_.push_back(Entry{reply, {}});
   if (args.empty()) {
     reply_error(reply, "ERR", "empty command");
@@ -344,8 +380,13 @@ void Connection::flush() {
     if (reading_ || read_eof_ || over_limits()) break;
     if (unparsed_input_) {
       // Backpressure left complete requests in the buffer: handle them before reading more
-      // (once enough reads have returned; read_returned flushes again).
-      if (reads_blocked()) break;
+      // (once enough reads have returned, or the commands it waits for have finished: they
+      // flush again).
+      if (reads_blocked() ||
+          (wait_ == Wait::Appends && appends_in_flight_.load(std::memory_order_acquire) != 0) ||
+          (wait_ == Wait::Reads && reads_in_flight_.load(std::memory_order_acquire) != 0)) {
+        break;
+      }
       process_input();
       if (closed()) return;
       continue;

@@ -95,6 +95,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t blocked_reply_bytes() const;
   bool over_limits() const;
   bool reads_blocked() const;
+  // True if the parsed command must wait for the commands before it (see appends_in_flight_).
+  bool must_wait(std::span<const std::string_view> args);
   // Called by a tracked read job when it returns (any thread).
   void read_returned();
   void close();
@@ -117,6 +119,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = false;         // a read is in progress
   bool read_eof_ = false;        // no more input will be read
   bool in_process_ = false;      // inside process_input (replies finished inline wait for it)
+  // Parsing stopped at a command that waits for the appends / the reads before it.
+  enum class Wait : uint8_t { None, Appends, Reads } wait_ = Wait::None;
 
   std::deque<Entry> replies_;  // outstanding requests, in order
   std::string staged_;         // complete replies and pushes ready to write, in order
@@ -127,6 +131,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic<bool> flush_posted_{false};  // a flush from reply_finished is queued on the strand
   std::atomic<std::size_t> pending_bytes_{0};
   std::atomic<std::size_t> reads_in_flight_{0};
+  // Appends (EAPPEND, EMAPPEND) dispatched and not finished. They complete later, on the
+  // engine's writer threads, and reads on the read pool, so pipelined commands keep their order
+  // where it shows (PROTOCOL §1.6: each command sees the effects of the ones before it, and none
+  // of the ones after it): a command after an append waits for it (ESCAN right after EAPPEND
+  // returns the new event), and an append after a read waits for the read (which must not see
+  // it). Appends do not wait for appends (the engine applies a partition's appends in the order
+  // they were queued), nor reads for reads.
+  std::atomic<std::size_t> appends_in_flight_{0};
 
   std::mutex close_mu_;
   std::vector<std::function<void()>> close_callbacks_;
