@@ -798,6 +798,26 @@ TEST_F(DataCommandsTest, ReadsRunOnTheExecutorWithCopiedArguments) {
   EXPECT_EQ(Val(v, "events").children.size(), 1u);
 }
 
+TEST_F(DataCommandsTest, PointReadsRunInlineScansOnTheExecutor) {
+  class Deferred : public ReadExecutor {
+   public:
+    void post(std::function<void()> job) override { jobs.push_back(std::move(job)); }
+    std::vector<std::function<void()>> jobs;
+  } deferred;
+  RespValue a = Append({"user-123", "A", "EXPECTED_VERSION", "empty"});
+  ctx_.reads = &deferred;
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"EGET", Val(a, "event_id").str},
+        std::vector<std::string>{"ESVER", "user-123"}, std::vector<std::string>{"EPSEQ", "21"}}) {
+    std::vector<std::string_view> views(args.begin(), args.end());
+    auto reply = std::make_shared<Reply>(3);
+    find_command(args[0])->handler(ctx_, session_, Args(views), reply);
+    EXPECT_TRUE(reply->done()) << args[0];
+    EXPECT_NE(reply->bytes().front(), '-') << args[0] << ": " << reply->bytes();
+  }
+  EXPECT_TRUE(deferred.jobs.empty());
+}
+
 TEST(DataArguments, Grammar) {
   EXPECT_TRUE(keyword_is("expected_VERSION", "EXPECTED_VERSION"));
   EXPECT_FALSE(keyword_is("EXPECTED_VERSIONS", "EXPECTED_VERSION"));

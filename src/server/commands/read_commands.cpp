@@ -1,10 +1,10 @@
 // EGET, ESCAN, ESVER, EPSCAN and EPSEQ (PROTOCOL.md §4.3-4.7).
 //
-// Arguments are parsed on the calling (network) thread; what the read needs is copied, and the
-// read itself runs on ctx.reads, which finishes the reply. The engine publishes an append before
-// acknowledging it, so every read sees what was acknowledged before it started (no watermark
-// logic is needed here). Engine read errors reply `READERR read error: <message>`; a partition
-// this node does not own replies `CLUSTERDOWN partition unavailable`.
+// Arguments are parsed on the calling (network) thread. Scans copy what they need and run on
+// ctx.reads, which finishes the reply; point reads (EGET, ESVER, EPSEQ) run inline. The engine
+// publishes an append before acknowledging it, so every read sees what was acknowledged before it
+// started (no watermark logic is needed here). Engine read errors reply `READERR read error:
+// <message>`; a partition this node does not own replies `CLUSTERDOWN partition unavailable`.
 //
 // has_more (ESCAN and EPSCAN alike): true iff at least one more visible event exists after the
 // returned page (after `start` if nothing was returned), even beyond `end` (PROTOCOL §4.6).
@@ -45,7 +45,8 @@ bool check_owned(const Database& db, PartitionId pid, const ReplyPtr& reply) {
   return false;
 }
 
-// Runs `job` on the read executor (inline if the context has none).
+// Runs a scan on the read executor (inline if the context has none): a scan may read up to
+// COUNT records and must not hold a network thread that long.
 template <class F>
 void run_read(ServerContext& ctx, F&& job) {
   if (ctx.reads == nullptr) {
@@ -53,6 +54,15 @@ void run_read(ServerContext& ctx, F&& job) {
     return;
   }
   ctx.reads->post(std::forward<F>(job));
+}
+
+// Runs a point read (EGET, ESVER, EPSEQ: an in-memory lookup and at most one record read, from
+// the page cache in the common case) on the calling network thread. The hop to the read pool and
+// back costs two thread wake-ups, more than the read itself: EGET spent most of its time in
+// context switches when it went through the pool (see BENCHMARKS.md).
+template <class F>
+void run_point_read(F&& job) {
+  job();
 }
 
 // [PARTITION_KEY <uuid>] [COUNT <n>] in any order, each at most once; `allow_key` / `allow_count`
@@ -111,7 +121,7 @@ void cmd_eget(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPt
   if (auto s = cur.finish(); !s) return invalid(reply, s.error());
 
   const PartitionId pid = partition_id_for_hash(partition_hash(*id), ctx.db->partition_count());
-  run_read(ctx, [db = ctx.db, stats = &ctx.stats, reply, pid, id = *id] {
+  run_point_read([db = ctx.db, stats = &ctx.stats, reply, pid, id = *id] {
     if (!check_owned(*db, pid, reply)) return;
     auto event = db->read_event(pid, id);
     if (!event) return read_error(reply, event.error());
@@ -189,7 +199,7 @@ void cmd_esver(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
   if (!opts) return invalid(reply, opts.error());
 
   const PartitionId pid = stream_partition(ctx, *stream, opts->partition_key);
-  run_read(ctx, [db = ctx.db, reply, pid, stream_id = std::string(*stream)] {
+  run_point_read([db = ctx.db, reply, pid, stream_id = std::string(*stream)] {
     if (!check_owned(*db, pid, reply)) return;
     auto version = db->get_stream_version(pid, stream_id);
     if (!version) return read_error(reply, version.error());
@@ -262,7 +272,7 @@ void cmd_epseq(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
   if (!pid) return invalid(reply, pid.error());
   if (auto s = cur.finish(); !s) return invalid(reply, s.error());
 
-  run_read(ctx, [db = ctx.db, reply, pid = *pid] {
+  run_point_read([db = ctx.db, reply, pid = *pid] {
     if (!check_owned(*db, pid, reply)) return;
     auto latest = db->get_partition_sequence(pid);
     if (!latest) return read_error(reply, latest.error());
