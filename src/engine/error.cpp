@@ -61,6 +61,8 @@ std::string_view errc_name(Errc code) {
       return "NoSpace";
     case Errc::InvalidConfig:
       return "InvalidConfig";
+    case Errc::DamagedLiveSegment:
+      return "DamagedLiveSegment";
     case Errc::ConfigMismatch:
       return "ConfigMismatch";
   }

@@ -37,6 +37,8 @@ enum class Errc : uint16_t {
   UnsupportedVersion,  // file format version we do not know
   BucketMismatch,      // file belongs to another bucket/segment than its path says
   CorruptIndex,        // index file damaged (rebuilt from the segment on open)
+  DamagedLiveSegment,  // acknowledged records of a live segment are damaged: open refused, file
+                       // untouched (`sierradb check --repair` truncates, saving the tail)
   SegmentNotFound,
   Io,       // system call failed; Error::sys_errno has errno
   NoSpace,  // ENOSPC

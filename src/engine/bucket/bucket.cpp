@@ -297,8 +297,13 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
     encode_buf_.clear();
     rel_offsets_.clear();  // encode_transaction appends to it
     const TransactionHeader header{next_log_position_, 0, tx.id()};
+    // The first transaction appended to an empty writer buffer starts a write batch (the next
+    // flush writes it at the previous flushed offset): flag it, so that recovery can tell damage
+    // of acknowledged data from a torn tail (docs/FORMAT.md "Recovery"). The buffer is empty
+    // after every flush (commit_staged, including the one just before a rollover), after a
+    // failed flush, and in a freshly created or reopened writer.
     if (auto s = segment_format::encode_transaction(encode_buf_, header, now_ns(), to_write_,
-                                                    &rel_offsets_);
+                                                    &rel_offsets_, writer_->at_batch_start());
         !s) {
       return fail(std::unexpected(s.error()));
     }

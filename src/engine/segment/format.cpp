@@ -47,13 +47,13 @@ inline uint32_t confirmation_crc(const uint8_t* txid, uint8_t count) {
 
 // Writes the common prefix except the main CRC (stored last, once the record is complete).
 inline void put_common(uint8_t* p, uint32_t len, uint8_t kind, const TransactionHeader& tx,
-                       uint32_t conf_crc, uint64_t timestamp_ns) {
+                       uint32_t conf_crc, uint64_t timestamp_ns, uint16_t flags = 0) {
   put<uint32_t>(p + kLengthOffset, len);
   put<uint32_t>(p + kCrcOffset, 0);
   p[kConfirmationOffset] = 0;
   put<uint32_t>(p + kConfirmationCrcOffset, conf_crc);
   p[kKindOffset] = kind;
-  put<uint16_t>(p + kReservedOffset, 0);
+  put<uint16_t>(p + kReservedOffset, flags);
   put<uint64_t>(p + kLogPositionOffset, tx.log_position);
   put<uint64_t>(p + kTermOffset, tx.term);
   std::memcpy(p + kTxidOffset, tx.transaction_id.bytes.data(), 16);
@@ -161,7 +161,7 @@ Status validate_events(std::span<const EventToWrite> events) {
 
 Status encode_transaction(std::vector<uint8_t>& out, const TransactionHeader& tx,
                           uint64_t commit_timestamp_ns, std::span<const EventToWrite> events,
-                          std::vector<uint32_t>* event_offsets) {
+                          std::vector<uint32_t>* event_offsets, bool batch_start) {
   if (auto st = validate_events(events); !st) return st;
   const bool single = events.size() == 1;
   if (transaction_id_is_single(tx.transaction_id) != single) {
@@ -180,10 +180,15 @@ Status encode_transaction(std::vector<uint8_t>& out, const TransactionHeader& tx
   if (event_offsets) event_offsets->reserve(event_offsets->size() + events.size());
 
   uint8_t* p = out.data() + base;
+  // The batch-start flag goes on the first record only: recovery looks for it strictly after
+  // the start of the damaged transaction, where the other records of that same transaction
+  // (part of the last, unsynced batch when the damage is a torn tail) must not match.
+  uint16_t flags = batch_start ? kBatchStartFlag : 0;
   for (const auto& e : events) {
     const auto len = static_cast<uint32_t>(encoded_event_size(e));
     if (event_offsets) event_offsets->push_back(static_cast<uint32_t>(p - (out.data() + base)));
-    put_common(p, len, kKindEvent, tx, conf_crc, e.timestamp_ns);
+    put_common(p, len, kKindEvent, tx, conf_crc, e.timestamp_ns, flags);
+    flags = 0;
     std::memcpy(p + kEventIdOffset, e.event_id.bytes.data(), 16);
     std::memcpy(p + kPartitionKeyOffset, e.partition_key.bytes.data(), 16);
     put<uint16_t>(p + kPartitionIdOffset, e.partition_id);
@@ -233,12 +238,16 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bo
       return make_error(Errc::Crc32cMismatch, "record checksum mismatch", offset);
     }
   }
-  if (get<uint16_t>(p + kReservedOffset) != 0) {
-    return make_error(Errc::CorruptRecord, "reserved record field is not zero", offset);
+  const uint16_t flags = get<uint16_t>(p + kReservedOffset);
+  if ((flags & ~kBatchStartFlag) != 0) {
+    return make_error(Errc::CorruptRecord, "reserved record flag bits are not zero", offset);
   }
 
   const uint8_t kind = p[kKindOffset];
   if (kind == kKindCommit) {
+    if (flags != 0) {
+      return make_error(Errc::CorruptRecord, "commit record with the batch-start flag", offset);
+    }
     if (len != kCommitSize) {
       return make_error(Errc::CorruptRecord, "commit record length " + std::to_string(len), offset);
     }
@@ -266,6 +275,7 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bo
   }
   EventRecord e;
   get_common(p, offset, e);
+  e.batch_start = (flags & kBatchStartFlag) != 0;
   e.event_id = get_uuid(p + kEventIdOffset);
   e.partition_key = get_uuid(p + kPartitionKeyOffset);
   e.partition_id = get<uint16_t>(p + kPartitionIdOffset);

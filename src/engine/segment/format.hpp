@@ -29,12 +29,18 @@ inline constexpr size_t kConfirmationOffset = 8;     // u8 confirmation count
 inline constexpr size_t kConfirmationCrcOffset = 9;  // u32 CRC-32C(txid ++ count)
 inline constexpr size_t kConfirmationEnd = 13;
 inline constexpr size_t kKindOffset = 13;         // u8
-inline constexpr size_t kReservedOffset = 14;     // u16, zero
+inline constexpr size_t kReservedOffset = 14;     // u16 flags, see kBatchStartFlag
 inline constexpr size_t kLogPositionOffset = 16;  // u64
 inline constexpr size_t kTermOffset = 24;         // u64
 inline constexpr size_t kTxidOffset = 32;         // 16 bytes
 inline constexpr size_t kTimestampOffset = 48;    // u64 ns
 inline constexpr size_t kCommonSize = 56;
+
+// Bit 0 of the u16 at kReservedOffset: this record is the first record of the first transaction
+// of a write batch (the bytes one flush() wrote at the previous flushed offset). Only ever set on
+// an event record; every other bit of the field must be zero. Recovery relies on it to tell a
+// torn tail from damaged acknowledged data (docs/FORMAT.md "Recovery").
+inline constexpr uint16_t kBatchStartFlag = 0x0001;
 
 // Event record fixed part, after the common prefix.
 inline constexpr size_t kEventIdOffset = 56;        // 16
@@ -79,9 +85,11 @@ Status validate_events(std::span<const EventToWrite> events);
 // Appends the encoded transaction to `out`. For each event, its offset relative to the start
 // of the appended bytes is pushed to `event_offsets` (if non-null). `commit_timestamp_ns` stamps
 // the commit record (multi-event only). The transaction id's single flag must match the count.
+// `batch_start`: the transaction is the first one of a write batch (nothing is buffered in the
+// segment writer before it); kBatchStartFlag is set on its first record.
 Status encode_transaction(std::vector<uint8_t>& out, const TransactionHeader& tx,
                           uint64_t commit_timestamp_ns, std::span<const EventToWrite> events,
-                          std::vector<uint32_t>* event_offsets);
+                          std::vector<uint32_t>* event_offsets, bool batch_start = false);
 
 // Decodes one record from `bytes` (which must start at the record and hold it entirely;
 // `offset` is its file offset, used for errors). Verifies both checksums.

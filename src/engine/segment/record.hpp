@@ -31,6 +31,8 @@ struct EventRecord {
   PartitionId partition_id = 0;
   uint64_t partition_sequence = 0;
   uint64_t stream_version = 0;
+  // First record of the first transaction of a write batch (segment_format::kBatchStartFlag).
+  bool batch_start = false;
   // Empty when read header-only.
   std::string stream_id;
   std::string event_name;

@@ -1,6 +1,7 @@
 // The live segment writer: buffered appends, write + fdatasync + publish, recovery on open.
 #include "engine/segment/segment_writer.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -158,16 +159,75 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::create(const std::filesyst
       new SegmentWriter(std::move(*file), bucket, segment, segment_size, sf::kHeaderSize));
 }
 
-Result<std::unique_ptr<SegmentWriter>> SegmentWriter::open(const std::filesystem::path& base,
-                                                           BucketId bucket, SegmentId segment,
-                                                           uint64_t segment_size,
-                                                           RecoveryReport* report) {
-  if (segment_size <= sf::kHeaderSize + sf::kMinRecordSize) {
-    return make_error(Errc::InvalidArgument,
-                      "segment size " + std::to_string(segment_size) + " too small");
+Result<std::optional<uint64_t>> find_batch_start(const File& file, uint64_t from, uint64_t end,
+                                                 uint64_t segment_size,
+                                                 std::optional<uint64_t> after_log_position) {
+  constexpr uint64_t kWindow = 1024 * 1024;
+  const uint64_t limit = std::min(end, segment_size);  // a record must end at or below it
+  std::vector<uint8_t> window;
+  uint64_t wstart = 0;
+  uint64_t wend = 0;  // window holds [wstart, wend)
+  std::vector<uint8_t> whole;
+  uint64_t q = std::max<uint64_t>(from, sf::kHeaderSize);
+  while (q + sf::kMinRecordSize <= limit) {
+    if (q < wstart || q + sf::kMinRecordSize > wend) {
+      wstart = q;
+      wend = q + std::min(kWindow, limit - q);
+      window.resize(wend - wstart);
+      if (auto st = file.pread_exact(window.data(), window.size(), wstart); !st) {
+        return std::unexpected(std::move(st.error()));
+      }
+    }
+    const uint8_t* r = window.data() + (q - wstart);
+    // Cheap filters first (zero-filled or random bytes fail them at once).
+    const uint32_t len = sf::peek_record_length(std::span(r, sf::kMinRecordSize));
+    const uint8_t kind = r[sf::kKindOffset];
+    const uint16_t flags =
+        static_cast<uint16_t>(r[sf::kReservedOffset] | (r[sf::kReservedOffset + 1] << 8));
+    const bool plausible = len >= sf::kMinRecordSize && len <= limit - q &&
+                           ((kind == sf::kKindEvent && len >= sf::kEventFixedSize &&
+                             (flags == 0 || flags == sf::kBatchStartFlag)) ||
+                            (kind == sf::kKindCommit && len == sf::kCommitSize && flags == 0));
+    if (!plausible) {
+      ++q;
+      continue;
+    }
+    Uuid txid;
+    std::memcpy(txid.bytes.data(), r + sf::kTxidOffset, 16);
+    const auto conf = sf::encode_confirmation(txid, r[sf::kConfirmationOffset]);
+    if (std::memcmp(conf.data() + 1, r + sf::kConfirmationCrcOffset, 4) != 0) {
+      ++q;
+      continue;
+    }
+    std::span<const uint8_t> bytes;
+    if (q + len <= wend) {
+      bytes = std::span(r, len);
+    } else {
+      whole.resize(len);
+      if (auto st = file.pread_exact(whole.data(), len, q); !st) {
+        return std::unexpected(std::move(st.error()));
+      }
+      bytes = whole;
+    }
+    auto rec = sf::decode_record(bytes, q, /*header_only=*/false);
+    if (!rec) {
+      ++q;
+      continue;
+    }
+    const auto* e = std::get_if<EventRecord>(&*rec);
+    if (e && e->batch_start && (!after_log_position || e->tx.log_position > *after_log_position)) {
+      return std::optional<uint64_t>(q);
+    }
+    // A verified record that does not start a batch: step over it whole (its body cannot hold
+    // the next batch, and this keeps record-shaped bytes inside payloads from matching).
+    q += len;
   }
-  const auto path = get_path(base, bucket, segment, SegmentKind::Events);
-  auto file = File::open(path, File::Mode::ReadWrite);
+  return std::optional<uint64_t>();
+}
+
+Result<RecoveryReport> inspect_live_segment(const std::filesystem::path& path, BucketId bucket,
+                                            SegmentId segment, uint64_t segment_size) {
+  auto file = File::open(path, File::Mode::ReadOnly);
   if (!file) return std::unexpected(std::move(file.error()));
   auto size = file->size();
   if (!size) return std::unexpected(std::move(size.error()));
@@ -179,19 +239,72 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::open(const std::filesystem
   if (!scan) return std::unexpected(std::move(scan.error()));
   reader->reset();
 
-  const uint64_t valid_end = scan->valid_end;
-  if (valid_end < *size) {
+  RecoveryReport report;
+  report.valid_end = scan->valid_end;
+  report.file_size_before = *size;
+  report.bytes_dropped = *size - scan->valid_end;
+  report.transactions = scan->transactions;
+  report.last_log_position = scan->last_log_position;
+  report.has_transactions = scan->has_transactions;
+  if (scan->valid_end < *size) {
+    report.reason = scan->stop_reason;
+    if (scan->stop_offset != scan->valid_end && !report.reason.empty()) {
+      report.reason += " at offset " + std::to_string(scan->stop_offset);
+    }
+    // Torn tail or damaged acknowledged data? The writer starts write batch k+1 only after
+    // batch k's fdatasync returned, and flags the first record of every batch: a verified
+    // batch start after the damaged transaction proves that transaction was durable and
+    // acknowledged. Start one byte past valid_end, so the damaged transaction's own first
+    // record (itself possibly the start of the last, unsynced batch) never counts.
+    auto later = find_batch_start(
+        *file, scan->valid_end + 1, *size, segment_size,
+        scan->has_transactions ? std::optional<uint64_t>(scan->last_log_position) : std::nullopt);
+    if (!later) return std::unexpected(std::move(later.error()));
+    report.later_batch_offset = *later;
+  }
+  return report;
+}
+
+Result<std::unique_ptr<SegmentWriter>> SegmentWriter::open(const std::filesystem::path& base,
+                                                           BucketId bucket, SegmentId segment,
+                                                           uint64_t segment_size,
+                                                           RecoveryReport* report,
+                                                           OnAcknowledgedDamage on_damage) {
+  if (segment_size <= sf::kHeaderSize + sf::kMinRecordSize) {
+    return make_error(Errc::InvalidArgument,
+                      "segment size " + std::to_string(segment_size) + " too small");
+  }
+  const auto path = get_path(base, bucket, segment, SegmentKind::Events);
+  auto file = File::open(path, File::Mode::ReadWrite);
+  if (!file) return std::unexpected(std::move(file.error()));
+  auto found = inspect_live_segment(path, bucket, segment, segment_size);
+  if (!found) return std::unexpected(std::move(found.error()));
+
+  const uint64_t valid_end = found->valid_end;
+  if (found->later_batch_offset && on_damage == OnAcknowledgedDamage::Refuse) {
+    const std::string saved = path.string() + ".damaged-" + std::to_string(valid_end);
+    return make_error(
+        Errc::DamagedLiveSegment,
+        "live segment " + path.string() + " (bucket " + std::to_string(bucket) + " segment " +
+            std::to_string(segment) + ") has a damaged record at offset " +
+            std::to_string(valid_end) + " (" + found->reason +
+            ") followed by an acknowledged write batch at offset " +
+            std::to_string(*found->later_batch_offset) +
+            ": this is not a torn tail, so nothing was truncated and the file is unchanged. Run "
+            "`sierradb check " +
+            base.string() + "`; `sierradb check --repair " + base.string() +
+            "` truncates the segment at offset " + std::to_string(valid_end) + " (dropping " +
+            std::to_string(found->bytes_dropped) + " bytes, acknowledged transactions included) " +
+            "after saving them to " + saved,
+        valid_end);
+  }
+  if (valid_end < found->file_size_before) {
     if (auto st = file->truncate(valid_end); !st) return std::unexpected(std::move(st.error()));
     if (auto st = file->datasync(); !st) return std::unexpected(std::move(st.error()));
   }
   if (report) {
-    report->valid_end = valid_end;
-    report->file_size_before = *size;
-    report->bytes_dropped = *size - valid_end;
-    report->transactions = scan->transactions;
-    report->last_log_position = scan->last_log_position;
-    report->has_transactions = scan->has_transactions;
-    report->reason = valid_end < *size ? scan->stop_reason : std::string();
+    *report = std::move(*found);
+    if (valid_end == report->file_size_before) report->reason.clear();
   }
   return std::unique_ptr<SegmentWriter>(
       new SegmentWriter(std::move(*file), bucket, segment, segment_size, valid_end));

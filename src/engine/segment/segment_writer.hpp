@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/error.hpp"
@@ -26,6 +28,32 @@ struct RecoveryReport {
   uint64_t last_log_position = 0;  // of the last committed transaction (0 if none)
   bool has_transactions = false;
   std::string reason;  // why the tail was dropped ("torn record", "crc mismatch", ...)
+  // Set when the data from valid_end on was *acknowledged* (a verified batch-start record of a
+  // later write batch follows it): the offset of that record. open() then refuses (unless
+  // told to truncate anyway) and nothing is dropped.
+  std::optional<uint64_t> later_batch_offset;
+};
+
+// What the records of a live segment file say, without modifying it (docs/FORMAT.md
+// "Recovery"): where the committed prefix ends, why, and whether a later write batch follows.
+// Fills every field of RecoveryReport as open() would, with bytes_dropped being what a
+// truncation at valid_end would drop. Validates the header (CorruptHeader, ...).
+Result<RecoveryReport> inspect_live_segment(const std::filesystem::path& path, BucketId bucket,
+                                            SegmentId segment, uint64_t segment_size);
+
+// Looks in [from, end) of `file` for a record that starts a later write batch: an event record
+// with kBatchStartFlag whose length fits below `end` and `segment_size`, whose checksums and
+// structure verify, and whose log position is greater than `after_log_position` (if given).
+// Scans byte by byte (positions whose length field is zero are skipped cheaply); a record that
+// verifies without the flag is skipped whole. Returns its offset, or nullopt.
+Result<std::optional<uint64_t>> find_batch_start(const File& file, uint64_t from, uint64_t end,
+                                                 uint64_t segment_size,
+                                                 std::optional<uint64_t> after_log_position);
+
+// What open() does when damage is followed by acknowledged data (a later write batch).
+enum class OnAcknowledgedDamage {
+  Refuse,    // fail with Errc::DamagedLiveSegment, leave the file untouched (the default)
+  Truncate,  // truncate at the damage anyway (`sierradb check --repair`, after saving the tail)
 };
 
 class SegmentWriter {
@@ -36,9 +64,12 @@ class SegmentWriter {
                                                        uint64_t segment_size);
   // Opens an existing live segment: validates the header (magic, version, bucket, segment),
   // scans every record, truncates at the first torn/invalid/uncommitted record, fsyncs.
-  static Result<std::unique_ptr<SegmentWriter>> open(const std::filesystem::path& base,
-                                                     BucketId bucket, SegmentId segment,
-                                                     uint64_t segment_size, RecoveryReport* report);
+  // If a verified record starting a later write batch follows that first anomaly, the damaged
+  // bytes were acknowledged (not a torn tail): fails with Errc::DamagedLiveSegment without
+  // touching the file, unless `on_damage` is Truncate.
+  static Result<std::unique_ptr<SegmentWriter>> open(
+      const std::filesystem::path& base, BucketId bucket, SegmentId segment, uint64_t segment_size,
+      RecoveryReport* report, OnAcknowledgedDamage on_damage = OnAcknowledgedDamage::Refuse);
 
   BucketId bucket() const { return bucket_; }
   SegmentId segment() const { return segment_; }
@@ -50,6 +81,10 @@ class SegmentWriter {
   uint64_t flushed_offset() const { return flushed_; }
   // Shared with readers of this segment; stored (release) only after fdatasync.
   std::shared_ptr<std::atomic<uint64_t>> flushed_offset_handle() const { return published_; }
+
+  // True when nothing is buffered: the next append() starts a write batch, and its transaction
+  // must be encoded with the batch-start flag (segment_format::encode_transaction).
+  bool at_batch_start() const { return buffer_.empty(); }
 
   // True if `n` more bytes fit in this segment.
   bool fits(size_t n) const { return end_offset() + n <= segment_size_; }
