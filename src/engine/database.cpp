@@ -447,8 +447,20 @@ Result<std::shared_ptr<Database>> DatabaseBuilder::open(const fs::path& dir) con
   if (auto s = validate(o, range_error_); !s) return std::unexpected(s.error());
   if (!o.log) o.log = default_log;
   std::error_code ec;
+  const bool dir_existed = fs::exists(dir, ec);
   fs::create_directories(dir / "buckets", ec);
   if (ec) return errno_error(ec.value(), "creating " + (dir / "buckets").string());
+  if (!dir_existed) {
+    // We created the data directory: make its entry in its parent (and the entry of "buckets"
+    // in it) durable, or a power loss could take the new directory, and every acknowledged
+    // append in it, away. (meta.json's atomic write syncs the directory itself too.)
+    fs::path abs = fs::absolute(dir, ec).lexically_normal();
+    if (!abs.has_filename()) abs = abs.parent_path();  // "data/" -> "data"
+    for (const fs::path& d : {abs, abs.parent_path()}) {
+      if (d.empty()) continue;
+      if (auto s = sync_directory(d); !s) return std::unexpected(s.error());
+    }
+  }
   if (auto s = check_meta(dir, o); !s) return std::unexpected(s.error());
   raise_fd_limit();
 
