@@ -185,6 +185,56 @@ TEST_F(CheckTest, TornTailOfLiveSegmentIsRecoverable) {
   EXPECT_EQ(fs::file_size(live), size_before);
 }
 
+// A flipped byte in the live segment with acknowledged transactions after it: the database
+// refuses to open, check reports it, --repair saves the tail, truncates, and the database opens.
+TEST_F(CheckTest, DamagedLiveSegmentIsReportedAndRepairSavesTheTail) {
+  const fs::path live = path(live_, SegmentKind::Events);
+  auto bytes = read_all(live);
+  ASSERT_GT(bytes.size(), 64u + 3 * 1200u) << "the live segment needs several transactions";
+  bytes[64 + 300] ^= 0x01;  // inside the payload of the live segment's first record
+  write_all(live, bytes);
+  auto open_db = [&] {
+    return DatabaseBuilder()
+        .segment_size(64 * 1024)
+        .partition_count(4)
+        .total_buckets(1)
+        .log_sink(dbtest::quiet_log)
+        .open(dir_.path());
+  };
+  {
+    auto db = open_db();
+    ASSERT_FALSE(db);
+    EXPECT_EQ(db.error().code, Errc::DamagedLiveSegment) << db.error().to_string();
+  }
+  EXPECT_EQ(read_all(live), bytes);
+
+  auto r = check(dir_.path());
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("bucket " + std::string("0 segment ") + std::to_string(live_) +
+                       " offset 64: damaged record at offset 64 in the live segment with "
+                       "acknowledged transactions after it"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(read_all(live), bytes);  // check alone changes nothing
+
+  auto fixed = check(dir_.path(), /*repair=*/true);
+  EXPECT_EQ(fixed.rc, 0) << fixed.out;
+  const fs::path saved = live.string() + ".damaged-64";
+  EXPECT_NE(fixed.out.find("saved in " + saved.string()), std::string::npos) << fixed.out;
+  EXPECT_EQ(fs::file_size(live), 64u);
+  ASSERT_TRUE(fs::exists(saved));
+  EXPECT_EQ(read_all(saved), std::vector<uint8_t>(bytes.begin() + 64, bytes.end()));
+
+  auto db = open_db();
+  ASSERT_TRUE(db) << db.error().to_string();
+  // The closed segments' events are intact.
+  auto it = (*db)->read_partition(dbtest::pid_of(partition_key_for_stream("stream-0"), 4), 0);
+  ASSERT_TRUE(it);
+  EXPECT_FALSE(dbtest::collect(std::move(*it)).empty());
+  (*db)->close();
+  EXPECT_EQ(check(dir_.path()).rc, 0);
+}
+
 TEST_F(CheckTest, TornTailOfClosedSegmentIsDamage) {
   const fs::path data = path(0, SegmentKind::Events);
   auto bytes = read_all(data);

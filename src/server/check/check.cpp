@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/bucket/closed_segment.hpp"
+#include "engine/file.hpp"
 #include "engine/ids.hpp"
 #include "engine/index/index_files.hpp"
 #include "engine/segment/format.hpp"
@@ -46,7 +47,9 @@ constexpr std::string_view kUsage =
     "  segment headers, record checksums, transactions, index files, gapless sequences and\n"
     "  versions, consecutive log positions. Exit 0 healthy, 1 problems found, 2 usage error.\n"
     "  --repair  rebuild missing/damaged index files of closed segments from their data and\n"
-    "            truncate a torn tail of the live segment, then check again. A closed\n"
+    "            truncate a torn tail of the live segment, then check again. A damaged record\n"
+    "            of the live segment followed by acknowledged transactions is truncated too,\n"
+    "            after the dropped bytes are saved to <segment file>.damaged-<offset>. A closed\n"
     "            segment's data is never modified.\n";
 
 struct Meta {
@@ -111,8 +114,28 @@ class Checker {
         all = false;
         continue;
       }
+      const fs::path path = get_path(dir_, b, s, SegmentKind::Events);
+      auto found = inspect_live_segment(path, b, s, meta_->segment_size);
+      if (!found) {
+        out_ << "repair failed for " << where(b, s) << ": " << found.error().to_string() << "\n";
+        all = false;
+        continue;
+      }
+      // Acknowledged data is about to be dropped: keep a copy of it first.
+      std::optional<fs::path> saved;
+      if (found->later_batch_offset) {
+        auto copy = save_bytes(path, found->valid_end, found->file_size_before);
+        if (!copy) {
+          out_ << "repair failed for " << where(b, s)
+               << ": cannot save the damaged tail: " << copy.error().to_string() << "\n";
+          all = false;
+          continue;
+        }
+        saved = *copy;
+      }
       RecoveryReport report;
-      auto writer = SegmentWriter::open(dir_, b, s, meta_->segment_size, &report);
+      auto writer = SegmentWriter::open(dir_, b, s, meta_->segment_size, &report,
+                                        OnAcknowledgedDamage::Truncate);
       if (!writer) {
         out_ << "repair failed for " << where(b, s) << ": " << writer.error().to_string() << "\n";
         all = false;
@@ -123,8 +146,16 @@ class Checker {
         all = false;
         continue;
       }
-      out_ << "repaired " << where(b, s) << ": truncated " << report.bytes_dropped
-           << " bytes of torn tail at offset " << report.valid_end << "\n";
+      if (saved) {
+        out_ << "repaired " << where(b, s) << ": truncated " << report.bytes_dropped
+             << " bytes at the damaged record at offset " << report.valid_end
+             << " (acknowledged transactions after it are dropped); the dropped bytes are saved "
+                "in "
+             << saved->string() << "\n";
+      } else {
+        out_ << "repaired " << where(b, s) << ": truncated " << report.bytes_dropped
+             << " bytes of torn tail at offset " << report.valid_end << "\n";
+      }
     }
     if (unrepairable_ != 0) {
       out_ << unrepairable_
@@ -135,6 +166,36 @@ class Checker {
   }
 
  private:
+  // Copies bytes [from, to) of `path` to a new sibling file "<path>.damaged-<from>" (".N" is
+  // appended if that exists), fsyncs it and its directory; returns its path.
+  static Result<fs::path> save_bytes(const fs::path& path, uint64_t from, uint64_t to) {
+    auto src = File::open(path, File::Mode::ReadOnly);
+    if (!src) return std::unexpected(src.error());
+    const std::string base = path.string() + ".damaged-" + std::to_string(from);
+    fs::path target = base;
+    Result<File> dst = make_error(Errc::Io, "no free name for " + base);
+    for (int n = 0; n < 100; ++n) {
+      target = n == 0 ? fs::path(base) : fs::path(base + "." + std::to_string(n));
+      std::error_code ec;
+      if (fs::exists(target, ec)) continue;
+      dst = File::open(target, File::Mode::CreateNew);
+      break;
+    }
+    if (!dst) return std::unexpected(dst.error());
+    std::vector<uint8_t> buf(std::min<uint64_t>(to - from, 1024 * 1024));
+    for (uint64_t at = from; at < to;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), to - at));
+      if (auto st = src->pread_exact(buf.data(), n, at); !st) return std::unexpected(st.error());
+      if (auto st = dst->pwrite_all(buf.data(), n, at - from); !st) {
+        return std::unexpected(st.error());
+      }
+      at += n;
+    }
+    if (auto st = dst->sync(); !st) return std::unexpected(st.error());
+    if (auto st = sync_directory(target.parent_path()); !st) return std::unexpected(st.error());
+    return target;
+  }
+
   void problem(const std::string& loc, const std::string& what, bool repairable = false) {
     out_ << "problem: " << loc << ": " << what << "\n";
     ++problems_;
@@ -292,10 +353,29 @@ class Checker {
     // `lost`: events may be hidden, so expectations resynchronise on the next values seen.
     auto stop = [&](uint64_t at, const std::string& why, bool lost = true) {
       if (live) {
-        problem(where(b, s, valid_end),
-                "recoverable tail of " + std::to_string(end - valid_end) + " bytes (" + why +
-                    " at offset " + std::to_string(at) + "); --repair truncates it",
-                /*repairable=*/true);
+        // Torn tail (the last, unsynced write batch) or damaged acknowledged data? Decided
+        // exactly as the database's open does (SegmentWriter::open).
+        const fs::path path = get_path(dir_, b, s, SegmentKind::Events);
+        auto found = inspect_live_segment(path, b, s, meta_ ? meta_->segment_size : UINT64_MAX);
+        if (found && found->later_batch_offset) {
+          const uint64_t x = found->valid_end;
+          problem(where(b, s, x),
+                  "damaged record at offset " + std::to_string(x) +
+                      " in the live segment with acknowledged transactions after it (" +
+                      found->reason + "; a later write batch starts at offset " +
+                      std::to_string(*found->later_batch_offset) +
+                      "): the database refuses to open this bucket; --repair truncates the "
+                      "segment at offset " +
+                      std::to_string(x) + ", dropping " + std::to_string(found->bytes_dropped) +
+                      " bytes, after saving them to " + path.string() + ".damaged-" +
+                      std::to_string(x),
+                  /*repairable=*/true);
+        } else {
+          problem(where(b, s, valid_end),
+                  "recoverable tail of " + std::to_string(end - valid_end) + " bytes (" + why +
+                      " at offset " + std::to_string(at) + "); --repair truncates it",
+                  /*repairable=*/true);
+        }
         tail_repairs_.emplace_back(b, s);
       } else {
         problem(where(b, s, at), why);

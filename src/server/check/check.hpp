@@ -4,8 +4,9 @@
 // segments against their segments, gapless partition sequences and stream versions, and
 // consecutive log positions per bucket. Prints one line per problem and a summary line.
 // With --repair: rebuilds missing/damaged index files of closed segments from their data,
-// truncates a torn tail of the live segment, then checks again. Never modifies a closed
-// segment's data.
+// truncates a torn tail of the live segment (and a damaged record of the live segment followed
+// by acknowledged transactions, after saving the dropped bytes to
+// "<segment file>.damaged-<offset>"), then checks again. Never modifies a closed segment's data.
 //
 // Exit codes: 0 healthy, 1 problems found (after repair: problems left), 2 usage error.
 #pragma once
