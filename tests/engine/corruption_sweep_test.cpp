@@ -10,12 +10,12 @@
 //   * a closed segment's records: only the reads that touch the damaged record may fail (with
 //     an error); every other read is correct, and nothing goes silently missing;
 //   * segment headers: the open may fail (CorruptHeader); if it does not, reads are correct;
-//   * the live segment's records: recovery cuts the file at the start of the damaged
-//     transaction (FORMAT.md "Recovery": the durable end is the end of the last committed
-//     transaction before the first anomaly), so every *acknowledged* transaction from there on
-//     is dropped, permanently, with a warning in the log. The test asserts exactly that
-//     documented behaviour (and counts the acknowledged events lost) — see the report of
-//     issue #7: one flipped bit in the live segment loses all later acknowledged events.
+//   * the live segment's records (FORMAT.md "Recovery"): every append here is acknowledged on
+//     its own, so each transaction is a write batch of its own, its first record flagged as a
+//     batch start. Damage followed by a later write batch is damage of acknowledged data: the
+//     open fails with DamagedLiveSegment and no file changes (byte-identical tree). Damage in
+//     the last batch cannot be told from a torn tail: recovery cuts the file at the start of
+//     the damaged transaction, with a warning, and every earlier event reads back intact.
 // Header-only reads are only counted, not asserted: by design (FORMAT.md "Header-only reads")
 // they verify the confirmation CRC and the lengths, not the main CRC, so a damaged closed
 // record can come back with wrong fields; the tally shows how often.
@@ -86,6 +86,7 @@ struct MTx {
   uint64_t start = 0;  // offset of its first record
   uint64_t end = 0;    // offset just past its last record (commit record included)
   std::vector<size_t> events;
+  bool batch_start = false;  // its first record carries the batch-start flag
 };
 
 struct Model {
@@ -107,6 +108,7 @@ struct Expect {
   std::optional<size_t> damaged_tx;
   std::vector<bool> absent;          // events recovery must have dropped (live segment truncation)
   std::optional<uint64_t> live_cut;  // expected size of the live segment after open
+  bool refuse = false;               // the open must fail with DamagedLiveSegment, changing no file
 };
 
 struct Tally {
@@ -115,12 +117,25 @@ struct Tally {
   size_t samples_with_read_errors = 0;
   size_t fully_correct = 0;
   size_t truncations = 0;
-  size_t acked_events_dropped = 0;  // summed over samples
+  size_t refusals = 0;        // opens refused: damaged acknowledged data, files unchanged
+  size_t events_dropped = 0;  // by truncations of the last batch, summed over samples
   // Header-only read_event (not asserted: by design it checks only the confirmation CRC and the
   // lengths, FORMAT.md "Header-only reads"): samples where it returned wrong fields / nothing.
   size_t header_only_wrong = 0;
   size_t header_only_missing = 0;
 };
+
+// Every regular file under `root` (relative path -> contents).
+std::map<std::string, std::string> read_tree(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    out[e.path().lexically_relative(root).string()] =
+        std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return out;
+}
 
 std::string bytes_of(size_t n, std::mt19937_64& rng) {
   std::string s(n, '\0');
@@ -200,6 +215,13 @@ class CorruptionSweep : public ::testing::Test {
       } else {
         tx.end = fs::file_size(get_path(pristine_, 0, tx.segment, SegmentKind::Events));
       }
+    }
+    // Batch starts, as written (each acknowledged append is its own write batch).
+    for (MTx& tx : model_.txs) {
+      std::ifstream in(get_path(pristine_, 0, tx.segment, SegmentKind::Events), std::ios::binary);
+      in.seekg(static_cast<std::streamoff>(tx.start + segment_format::kReservedOffset));
+      tx.batch_start = (in.get() & segment_format::kBatchStartFlag) != 0;
+      EXPECT_TRUE(tx.batch_start) << "an acknowledged append did not start a write batch";
     }
     for (SegmentId s = 0; s < model_.live; ++s) {
       for (SegmentKind k :
@@ -399,6 +421,7 @@ class CorruptionSweep : public ::testing::Test {
     SCOPED_TRACE(rel.string() + " byte " + std::to_string(pos) + " ^ " + std::to_string(mask) +
                  " (rerun with SIERRA_TEST_SEED=" + std::to_string(sweep_seed()) + ")");
     ++t.samples;
+    const auto before = x.refuse ? read_tree(work_) : std::map<std::string, std::string>{};
     std::vector<std::string> warnings;
     std::mutex log_mu;
     auto db = sw_builder([&](LogLevel level, std::string_view msg) {
@@ -407,6 +430,15 @@ class CorruptionSweep : public ::testing::Test {
                   warnings.emplace_back(msg);
                 }
               }).open(work_);
+    if (x.refuse) {
+      EXPECT_FALSE(db) << "opened although acknowledged data of the live segment is damaged";
+      if (db) return false;
+      ++t.refusals;
+      EXPECT_EQ(db.error().code, Errc::DamagedLiveSegment) << db.error().to_string();
+      EXPECT_NE(db.error().message.find("sierradb check"), std::string::npos);
+      EXPECT_TRUE(read_tree(work_) == before) << "the refused open modified files";
+      return !::testing::Test::HasFailure();
+    }
     if (!db) {
       ++t.open_errors;
       EXPECT_EQ(x.kind, Expect::Kind::Lenient)
@@ -424,7 +456,7 @@ class CorruptionSweep : public ::testing::Test {
     }
     if (x.live_cut) {
       ++t.truncations;
-      for (bool a : x.absent) t.acked_events_dropped += a ? 1 : 0;
+      for (bool a : x.absent) t.events_dropped += a ? 1 : 0;
       EXPECT_EQ(fs::file_size(get_path(work_, 0, model_.live, SegmentKind::Events)), *x.live_cut)
           << "the live segment was not cut at the damaged transaction";
       bool logged = false;
@@ -449,7 +481,13 @@ class CorruptionSweep : public ::testing::Test {
       if (t.segment == seg && t.start <= pos && pos < t.end) tx = i;
     }
     if (seg == model_.live) {
-      // Recovery truncates at the start of the damaged transaction: it and every later one go.
+      // A later write batch proves the damaged transaction was acknowledged: refused.
+      for (size_t i = tx + 1; i < model_.txs.size(); ++i) {
+        if (model_.txs[i].segment == seg && model_.txs[i].batch_start) x.refuse = true;
+      }
+      if (x.refuse) return x;
+      // Damage in the last batch (a torn tail for all recovery can tell): truncated at the
+      // start of the damaged transaction, which goes with everything after it.
       const MTx& t = model_.txs[tx];
       for (size_t i = tx; i < model_.txs.size(); ++i) {
         for (size_t e : model_.txs[i].events) x.absent[e] = true;
@@ -519,11 +557,13 @@ TEST_F(CorruptionSweep, EveryFileEveryRegion) {
   for (const auto& [k, t] : tallies) {
     std::printf(
         "  %-22s %4zu samples: %4zu fully correct, %4zu with read errors, %4zu open errors, %4zu "
-        "live truncations (%zu acknowledged events dropped in total)\n"
+        "refused opens (damaged acknowledged data, files unchanged), %4zu last-batch "
+        "truncations (%zu events dropped in total)\n"
         "  %-22s header-only read_event: %zu samples with wrong fields, %zu with an event "
         "missing\n",
         k.c_str(), t.samples, t.fully_correct, t.samples_with_read_errors, t.open_errors,
-        t.truncations, t.acked_events_dropped, "", t.header_only_wrong, t.header_only_missing);
+        t.refusals, t.truncations, t.events_dropped, "", t.header_only_wrong,
+        t.header_only_missing);
   }
   std::printf("  %lld ms\n", static_cast<long long>(ms));
 }
