@@ -4,9 +4,14 @@
 // write batches (one flush each), the first transaction of each batch flagged as the bucket does.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <map>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "engine/crc32c.hpp"
 #include "engine/database.hpp"
@@ -380,6 +385,65 @@ TEST(LiveCorruption, DatabaseRefusesToOpenAndChangesNothing) {
   ASSERT_FALSE(db) << "opened: " << warnings;
   EXPECT_EQ(db.error().code, Errc::DamagedLiveSegment) << db.error().to_string();
   EXPECT_EQ(read_file(path), bytes);
+}
+
+// The bucket flags the first transaction of each write batch: with many appends in flight
+// (batched by the writer thread) and rollovers (which flush what is staged mid-batch), every
+// segment's first record is flagged, flags sit only on the first record of a transaction, and
+// every other transaction of a segment follows in its batch or starts a new one.
+TEST(LiveCorruption, BucketFlagsBatchStartsAcrossRollovers) {
+  dbtest::TempDir dir("sierra-batchflag");
+  std::vector<Result<AppendResult>> results(400, make_error(Errc::Io, "not done"));
+  {
+    auto db = DatabaseBuilder()
+                  .segment_size(16 * 1024)
+                  .partition_count(4)
+                  .total_buckets(1)
+                  .log_sink(dbtest::quiet_log)
+                  .open(dir.path());
+    ASSERT_TRUE(db) << db.error().to_string();
+    std::atomic<size_t> done{0};
+    for (size_t i = 0; i < results.size(); ++i) {
+      auto e = dbtest::make_event("s" + std::to_string(i % 3), ExpectedVersion::any(), std::nullopt,
+                                  std::string(100 + i % 200, 'q'));
+      std::vector<NewEvent> evs{e};
+      if (i % 5 == 0) evs.push_back(dbtest::make_event(e.stream_id, ExpectedVersion::any()));
+      const PartitionId pid = dbtest::pid_of(e.partition_key, 4);
+      (*db)->append_events_async(pid, dbtest::make_tx(std::move(evs)),
+                                 [&results, &done, i](Result<AppendResult> r) {
+                                   results[i] = std::move(r);
+                                   done.fetch_add(1);
+                                 });
+    }
+    while (done.load() < results.size()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (*db)->close();
+  }
+  std::map<SegmentId, std::set<uint64_t>> tx_starts;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r) << r.error().to_string();
+    tx_starts[r->segment_id].insert(r->offsets.front());
+  }
+  ASSERT_GE(tx_starts.size(), 3u) << "no rollover happened";
+  size_t flagged = 0;
+  for (const auto& [seg, starts] : tx_starts) {
+    SCOPED_TRACE("segment " + std::to_string(seg));
+    const auto bytes = read_file(get_path(dir.path(), 0, seg, SegmentKind::Events));
+    ASSERT_EQ(*starts.begin(), sf::kHeaderSize);
+    EXPECT_EQ(bytes[sf::kHeaderSize + sf::kReservedOffset], sf::kBatchStartFlag);
+    for (uint64_t at = sf::kHeaderSize; at < bytes.size();) {
+      auto rec = sf::decode_record(std::span(bytes).subspan(at), at, false);
+      ASSERT_TRUE(rec) << rec.error().to_string();
+      if (const auto* e = std::get_if<EventRecord>(&*rec); e && e->batch_start) {
+        EXPECT_TRUE(starts.contains(at)) << "flag on a record that does not start a transaction";
+        ++flagged;
+      }
+      at = record_end(*rec);
+    }
+  }
+  EXPECT_GE(flagged, tx_starts.size());
+  EXPECT_LE(flagged, results.size());
+  std::printf("  %zu transactions in %zu segments, %zu write batches\n", results.size(),
+              tx_starts.size(), flagged);
 }
 
 }  // namespace
