@@ -30,7 +30,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from raw_socket_test import Incomplete, command, parse  # noqa: E402
+from raw_socket_test import Conn, Incomplete, command, parse  # noqa: E402
 
 HOST = os.environ.get("SIERRA_HOST", "127.0.0.1")
 PORT = int(os.environ.get("SIERRA_PORT", "9090"))
@@ -89,53 +89,13 @@ def rst_close(sock):
     sock.close()
 
 
-class Client:
+class Client(Conn):
+    """raw_socket_test's connection on any port (the servers this test spawns), reading in larger
+    chunks (big scan replies)."""
+    RECV = 1 << 18
+
     def __init__(self, port=PORT, timeout=10.0):
-        self.sock = socket.create_connection((HOST, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-        self.pos = 0
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def reply(self):
-        while True:
-            try:
-                value, nxt = parse(self.buf, self.pos)
-                self.pos = nxt
-                if self.pos > 1 << 20:
-                    del self.buf[:self.pos]
-                    self.pos = 0
-                return value
-            except Incomplete:
-                data = self.sock.recv(1 << 18)
-                if not data:
-                    raise ConnectionError("server closed the connection")
-                self.buf += data
-
-    def call(self, *args):
-        self.send(command(*args))
-        return self.reply()
-
-    def read_until_closed(self, timeout=10.0):
-        """Everything left until the server closes (fails if it does not close in time)."""
-        self.sock.settimeout(timeout)
-        data = bytearray(self.buf[self.pos:])
-        try:
-            while True:
-                chunk = self.sock.recv(1 << 18)
-                if not chunk:
-                    return bytes(data)
-                data += chunk
-        except ConnectionResetError:
-            return bytes(data)
-        except socket.timeout:
-            raise AssertionError(f"server did not close the connection within {timeout} s; "
-                                 f"got {bytes(data[:200])!r}") from None
-
-    def close(self):
-        self.sock.close()
+        super().__init__(timeout=timeout, port=port)
 
 
 def parse_all(data):

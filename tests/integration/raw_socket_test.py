@@ -76,8 +76,10 @@ def parse(buf, pos=0):
 
 
 class Conn:
-    def __init__(self, timeout=10.0):
-        self.sock = socket.create_connection((HOST, PORT), timeout=timeout)
+    RECV = 1 << 16  # bytes per recv
+
+    def __init__(self, timeout=10.0, port=None):
+        self.sock = socket.create_connection((HOST, port or PORT), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.pos = 0
@@ -96,7 +98,7 @@ class Conn:
                     self.pos = 0
                 return value
             except Incomplete:
-                data = self.sock.recv(1 << 16)
+                data = self.sock.recv(self.RECV)
                 if not data:
                     raise ConnectionError("server closed the connection")
                 self.buf += data
@@ -111,7 +113,7 @@ class Conn:
             expect_bytes = len(expect_bytes)
         self.send(data)
         while len(self.buf) - self.pos < expect_bytes:
-            chunk = self.sock.recv(1 << 16)
+            chunk = self.sock.recv(self.RECV)
             if not chunk:
                 break
             self.buf += chunk
@@ -119,21 +121,21 @@ class Conn:
         self.pos += len(out)
         return out
 
-    def read_until_closed(self, timeout=5.0):
+    def read_until_closed(self, timeout=10.0):
         """Everything the server sends until it closes. Fails if it does not close in time."""
         self.sock.settimeout(timeout)
-        data = bytes(self.buf[self.pos:])
+        data = bytearray(self.buf[self.pos:])
         try:
             while True:
-                chunk = self.sock.recv(1 << 16)
+                chunk = self.sock.recv(self.RECV)
                 if not chunk:
-                    return data
+                    return bytes(data)
                 data += chunk
         except ConnectionResetError:
-            return data
+            return bytes(data)
         except socket.timeout:
             raise AssertionError(f"server did not close the connection within {timeout} s; "
-                                 f"got {data[:200]!r}") from None
+                                 f"got {bytes(data[:200])!r}") from None
 
     def close(self):
         self.sock.close()
