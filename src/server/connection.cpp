@@ -26,19 +26,6 @@ resp::Limits parser_limits(const Config& config) {
   return l;
 }
 
-bool iequals(std::string_view a, std::string_view upper) {
-  if (a.size() != upper.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const char c = a[i] >= 'a' && a[i] <= 'z' ? static_cast<char>(a[i] - 'a' + 'A') : a[i];
-    if (c != upper[i]) return false;
-  }
-  return true;
-}
-
-bool is_append(std::span<const std::string_view> args) {
-  return !args.empty() && (iequals(args[0], "EAPPEND") || iequals(args[0], "EMAPPEND"));
-}
-
 std::string upper_name(std::string_view name) {
   std::string up(name.substr(0, kMaxQuotedName));
   for (char& c : up) {
@@ -100,8 +87,8 @@ void Connection::read_returned() {
   }
 }
 
-bool Connection::must_wait(std::span<const std::string_view> args) {
-  if (is_append(args)) {
+bool Connection::must_wait(const CommandSpec* spec) {
+  if (spec != nullptr && spec->appends) {
     if (reads_in_flight_.load(std::memory_order_acquire) != 0) wait_ = Wait::Reads;
   } else if (appends_in_flight_.load(std::memory_order_acquire) != 0) {
     wait_ = Wait::Appends;
@@ -228,13 +215,15 @@ void Connection::process_input() {
     }
     resp::ParseResult r = parser_.parse(std::string_view(in_buf_.data() + off, in_len_ - off));
     if (r.status == resp::ParseStatus::Command) {
-      if (must_wait(parser_.args())) {
+      const auto args = parser_.args();
+      const CommandSpec* spec = args.empty() ? nullptr : find_command(args[0]);
+      if (must_wait(spec)) {
         // Left in the buffer and parsed again once the commands it waits for have finished
         // (the parser keeps no state after a command).
         unparsed_input_ = true;
         break;
       }
-      dispatch(parser_.args());
+      dispatch(args, spec);
       off += r.consumed;
     } else if (r.status == resp::ParseStatus::NeedMore) {
       off += r.consumed;
@@ -259,11 +248,11 @@ void Connection::process_input() {
   }
 }
 
-void Connection::dispatch(std::span<const std::string_view> args) {
+void Connection::dispatch(std::span<const std::string_view> args, const CommandSpec* spec) {
   ctx_.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
   auto reply = std::make_shared<Reply>(session_.protocol);
   // The reply keeps the connection alive until it is finished (possibly on another thread).
-  const bool append = is_append(args);
+  const bool append = spec != nullptr && spec->appends;
   if (append) appends_in_flight_.fetch_add(1, std::memory_order_acq_rel);
   reply->set_on_finish([self = shared_from_this(), append] {
     if (append) self->appends_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
@@ -274,7 +263,6 @@ void Connection::dispatch(std::span<const std::string_view> args) {
     reply_error(reply, "ERR", "empty command");
     return;
   }
-  const CommandSpec* spec = find_command(args[0]);
   if (spec == nullptr) {
     reply_error(reply, "INVALIDARG", "unknown command '" + upper_name(args[0]) + "'");
     return;

@@ -84,7 +84,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_read(const asio::error_code& ec, std::size_t n);
   // Parses and dispatches every complete command buffered (until backpressure or closing).
   void process_input();
-  void dispatch(std::span<const std::string_view> args);
+  // `spec` is find_command(args[0]), looked up once by process_input (nullptr: unknown).
+  void dispatch(std::span<const std::string_view> args, const CommandSpec* spec);
   void enqueue_error(std::string_view message);
   // Moves every leading finished reply (and the pushes after it) to staged_.
   void collect();
@@ -96,7 +97,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool over_limits() const;
   bool reads_blocked() const;
   // True if the parsed command must wait for the commands before it (see appends_in_flight_).
-  bool must_wait(std::span<const std::string_view> args);
+  bool must_wait(const CommandSpec* spec);
   // Called by a tracked read job when it returns (any thread).
   void read_returned();
   void close();

@@ -98,6 +98,10 @@ using Handler = void (*)(ServerContext& ctx, Session& session, Args args, const 
 struct CommandSpec {
   std::string_view name;  // upper case
   Handler handler;
+  // Writes to the log and completes on a writer thread. A connection runs a pipelined command
+  // after an unfinished append only once the append has finished, and an append only once the
+  // reads before it have (PROTOCOL §1.6).
+  bool appends = false;
 };
 
 // Case-insensitive lookup in the command table (commands/command_table.cpp).

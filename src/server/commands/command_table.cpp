@@ -12,15 +12,24 @@ namespace sierra::server {
 namespace {
 
 constexpr std::array kCommands = {
-    CommandSpec{"PING", cmd_ping},       CommandSpec{"ECHO", cmd_echo},
-    CommandSpec{"HELLO", cmd_hello},     CommandSpec{"INFO", cmd_info},
-    CommandSpec{"CLIENT", cmd_client},   CommandSpec{"SELECT", cmd_select},
-    CommandSpec{"COMMAND", cmd_command}, CommandSpec{"QUIT", cmd_quit},
-    CommandSpec{"EAPPEND", cmd_eappend}, CommandSpec{"EMAPPEND", cmd_emappend},
-    CommandSpec{"EGET", cmd_eget},       CommandSpec{"ESCAN", cmd_escan},
-    CommandSpec{"ESVER", cmd_esver},     CommandSpec{"EPSCAN", cmd_epscan},
-    CommandSpec{"EPSEQ", cmd_epseq},     CommandSpec{"ESUB", cmd_esub},
-    CommandSpec{"EPSUB", cmd_epsub},     CommandSpec{"EACK", cmd_eack},
+    CommandSpec{"PING", cmd_ping},
+    CommandSpec{"ECHO", cmd_echo},
+    CommandSpec{"HELLO", cmd_hello},
+    CommandSpec{"INFO", cmd_info},
+    CommandSpec{"CLIENT", cmd_client},
+    CommandSpec{"SELECT", cmd_select},
+    CommandSpec{"COMMAND", cmd_command},
+    CommandSpec{"QUIT", cmd_quit},
+    CommandSpec{"EAPPEND", cmd_eappend, /*appends=*/true},
+    CommandSpec{"EMAPPEND", cmd_emappend, /*appends=*/true},
+    CommandSpec{"EGET", cmd_eget},
+    CommandSpec{"ESCAN", cmd_escan},
+    CommandSpec{"ESVER", cmd_esver},
+    CommandSpec{"EPSCAN", cmd_epscan},
+    CommandSpec{"EPSEQ", cmd_epseq},
+    CommandSpec{"ESUB", cmd_esub},
+    CommandSpec{"EPSUB", cmd_epsub},
+    CommandSpec{"EACK", cmd_eack},
     CommandSpec{"EUNSUB", cmd_eunsub},
 };
 
