@@ -4,12 +4,6 @@
 //     (ESUB on the stream, FROM LATEST) has read the `message` push, with 1 and 100 subscribers;
 //   - catch-up throughput: N events appended first, then one EPSUB * FROM 0 reads them all.
 // Usage: sierradb-subbench [--events N] [--samples N] [--dir PATH]
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -23,93 +17,50 @@
 #include <vector>
 
 #include "engine/database.hpp"
-#include "server/resp/reply_reader.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
+#include "support/resp_test_client.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using sierra::resp::ReadStatus;
-using sierra::resp::ReplyReader;
 using sierra::resp::RespType;
 using sierra::resp::RespValue;
 using Clock = std::chrono::steady_clock;
+using sierra::test_support::encode_command;
 
-std::string encode(const std::vector<std::string>& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const std::string& a : args) {
-    out += "$" + std::to_string(a.size()) + "\r\n";
-    out += a;
-    out += "\r\n";
-  }
-  return out;
+[[noreturn]] void die(std::string_view what) {
+  std::fprintf(stderr, "sierradb-subbench: %.*s\n", static_cast<int>(what.size()), what.data());
+  std::exit(1);
 }
 
-bool is_push(const RespValue& v) {
-  return v.type == RespType::Push;
-}
-
-// Blocking RESP3 client; a read that times out ends the program with an error.
+// The shared blocking test client on a RESP3 connection, ending the program on any failure: a
+// read that takes over 30 s, a closed connection, a protocol error or an error reply.
 class Client {
  public:
-  explicit Client(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) die("connect");
+  explicit Client(uint16_t port) : c_(port) {
+    if (!c_.connected()) die("connect");
     call({"HELLO", "3"});
-  }
-  ~Client() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  [[noreturn]] static void die(std::string_view what) {
-    std::fprintf(stderr, "sierradb-subbench: %.*s\n", static_cast<int>(what.size()), what.data());
-    std::exit(1);
   }
 
   void send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) die("send failed");
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
+    if (!c_.send(bytes)) die("send failed");
   }
-  void send_cmd(const std::vector<std::string>& args) { send(encode(args)); }
+  void send_cmd(const std::vector<std::string>& args) { send(encode_command(args)); }
 
   RespValue read() {
-    for (;;) {
-      if (off_ < buf_.size()) {
-        auto r = reader_.parse(std::string_view(buf_).substr(off_));
-        off_ += r.consumed;
-        if (r.status == ReadStatus::Value) return reader_.take();
-        if (r.status == ReadStatus::Error) die("protocol error");
-      }
-      buf_.erase(0, off_);
-      off_ = 0;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 30000) <= 0) die("read timed out");
-      char tmp[65536];
-      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-      if (n <= 0) die("connection closed");
-      buf_.append(tmp, static_cast<std::size_t>(n));
-    }
+    auto v = c_.read(30s);
+    if (!v) die(c_.failure());
+    return std::move(*v);
   }
-  // The next reply; pushes read meanwhile are dropped (counted).
+  // The next reply; pushes read meanwhile are dropped.
   RespValue read_reply() {
     for (;;) {
       RespValue v = read();
-      if (!is_push(v)) {
-        if (v.type == RespType::Error) die("error reply: " + v.str);
-        return v;
-      }
-      ++dropped_pushes_;
+      if (v.type == RespType::Push) continue;
+      if (v.type == RespType::Error) die("error reply: " + v.str);
+      return v;
     }
   }
   RespValue call(const std::vector<std::string>& args) {
@@ -120,24 +71,20 @@ class Client {
   RespValue next_message() {
     for (;;) {
       RespValue v = read();
-      if (!is_push(v)) die("unexpected reply while waiting for a push");
+      if (v.type != RespType::Push) die("unexpected reply while waiting for a push");
       if (!v.children.empty() && v.children[0].str == "message") return v;
     }
   }
   std::string subscribe(const std::vector<std::string>& args) {
     RespValue id = call(args);
     RespValue p = read();  // the `subscribe` push
-    if (!is_push(p) || p.children.empty() || p.children[0].str != "subscribe")
+    if (p.type != RespType::Push || p.children.empty() || p.children[0].str != "subscribe")
       die("no subscribe push");
     return id.str;
   }
 
  private:
-  int fd_ = -1;
-  std::string buf_;
-  std::size_t off_ = 0;
-  ReplyReader reader_;
-  std::size_t dropped_pushes_ = 0;
+  sierra::test_support::RespTestClient c_;
 };
 
 double percentile(std::vector<double> v, double q) {
@@ -162,12 +109,12 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) Client::die("missing value after " + std::string(a));
+      if (i + 1 >= argc) die("missing value after " + std::string(a));
       return argv[++i];
     };
     if (a == "--events" || a == "--samples") {
       auto v = parse_long(value());
-      if (!v) Client::die("expected a positive number after " + std::string(a));
+      if (!v) die("expected a positive number after " + std::string(a));
       (a == "--events" ? events : samples) = *v;
     } else if (a == "--dir") {
       dir = value();
@@ -179,7 +126,7 @@ int main(int argc, char** argv) {
   const bool own_dir = dir.empty();
   if (own_dir) {
     std::string tmpl = (fs::temp_directory_path() / "sierradb-subbench-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) Client::die("mkdtemp failed");
+    if (::mkdtemp(tmpl.data()) == nullptr) die("mkdtemp failed");
     dir = tmpl;
   }
 
@@ -199,9 +146,9 @@ int main(int argc, char** argv) {
                 .on_commit(hub->listener())
                 .log_sink([](sierra::LogLevel, std::string_view) {})
                 .open(c.dir);
-  if (!db) Client::die("open: " + db.error().to_string());
+  if (!db) die("open: " + db.error().to_string());
   auto server = Server::start(c, *db, hub);
-  if (!server) Client::die("server: " + server.error());
+  if (!server) die("server: " + server.error());
   const uint16_t port = (*server)->port();
 
   std::printf("sierradb-subbench: %ld latency samples per row, catch-up of %ld events, dir %s\n\n",
@@ -241,8 +188,8 @@ int main(int argc, char** argv) {
     const long n = std::min(kBatch, events - done);
     std::string batch;
     for (long i = 0; i < n; ++i)
-      batch += encode({"EAPPEND", "bulk-" + std::to_string((done + i) % 64), "Ev", "PAYLOAD",
-                       "{\"i\":" + std::to_string(done + i) + "}"});
+      batch += encode_command({"EAPPEND", "bulk-" + std::to_string((done + i) % 64), "Ev",
+                               "PAYLOAD", "{\"i\":" + std::to_string(done + i) + "}"});
     w.send(batch);
     for (long i = 0; i < n; ++i) w.read_reply();
   }

@@ -1,20 +1,13 @@
 // In-process tests of the network server: a Server on 127.0.0.1:0 with a temporary data dir,
-// driven over raw TCP by a small blocking client that decodes replies with resp::ReplyReader.
-#include <arpa/inet.h>
+// driven over raw TCP by the blocking test client (tests/support/resp_test_client.hpp).
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <asio.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,8 +17,8 @@
 
 #include "engine/database.hpp"
 #include "server/connection.hpp"
-#include "server/resp/reply_reader.hpp"
 #include "server/server.hpp"
+#include "support/resp_test_client.hpp"
 
 namespace sierra::server {
 namespace {
@@ -34,90 +27,8 @@ namespace fs = std::filesystem;
 using resp::RespType;
 using resp::RespValue;
 
-std::string encode(std::initializer_list<std::string_view> args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (std::string_view a : args) {
-    out += "$" + std::to_string(a.size()) + "\r\n";
-    out.append(a);
-    out += "\r\n";
-  }
-  return out;
-}
-
-// Blocking test client. Reads time out after 10 s (a hang fails the test instead of blocking).
-class Client {
- public:
-  explicit Client(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-      return;
-    }
-    timeval tv{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~Client() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  bool connected() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
-
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-
-  // The next reply, or nullopt on EOF, timeout or a malformed reply.
-  std::optional<RespValue> read() {
-    for (;;) {
-      if (off_ < buf_.size()) {
-        resp::ReadResult r = reader_.parse(std::string_view(buf_).substr(off_));
-        off_ += r.consumed;
-        if (r.status == resp::ReadStatus::Value) return reader_.take();
-        if (r.status == resp::ReadStatus::Error) return std::nullopt;
-      }
-      buf_.erase(0, off_);
-      off_ = 0;
-      char tmp[65536];
-      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-      if (n <= 0) return std::nullopt;
-      buf_.append(tmp, static_cast<std::size_t>(n));
-    }
-  }
-
-  std::optional<RespValue> call(std::initializer_list<std::string_view> args) {
-    if (!send(encode(args))) return std::nullopt;
-    return read();
-  }
-
-  // True if the server closed the connection (EOF, or reset) with no further bytes.
-  bool closed_by_peer() {
-    if (off_ < buf_.size()) return false;
-    char tmp[256];
-    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-    return n == 0 || (n < 0 && errno == ECONNRESET);
-  }
-
-  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
-
- private:
-  int fd_ = -1;
-  std::string buf_;
-  std::size_t off_ = 0;  // bytes of buf_ already parsed
-  resp::ReplyReader reader_;
-};
+using test_support::encode_command;
+using Client = test_support::RespTestClient;
 
 fs::path make_temp_dir() {
   std::string tmpl = (fs::temp_directory_path() / "sierra-server-test-XXXXXX").string();
@@ -367,7 +278,8 @@ TEST_F(ServerTest, QuitRepliesOkThenCloses) {
   start();
   Client c(port());
   // Commands pipelined after QUIT are not executed.
-  ASSERT_TRUE(c.send(encode({"PING"}) + encode({"QUIT"}) + encode({"PING"})));
+  ASSERT_TRUE(
+      c.send(encode_command({"PING"}) + encode_command({"QUIT"}) + encode_command({"PING"})));
   expect_simple(c.read(), "PONG");
   expect_simple(c.read(), "OK");
   EXPECT_TRUE(c.closed_by_peer());
@@ -400,7 +312,7 @@ TEST_F(ServerTest, GarbageGetsProtocolErrorAndCloseOthersUnaffected) {
 TEST_F(ServerTest, RepliesBeforeProtocolErrorAreDelivered) {
   start();
   Client c(port());
-  ASSERT_TRUE(c.send(encode({"PING"}) + encode({"ECHO", "x"}) + "*1\r\n$abc\r\n"));
+  ASSERT_TRUE(c.send(encode_command({"PING"}) + encode_command({"ECHO", "x"}) + "*1\r\n$abc\r\n"));
   expect_simple(c.read(), "PONG");
   auto v = c.read();
   ASSERT_TRUE(v);
@@ -420,7 +332,7 @@ TEST_F(ServerTest, PartialFrameThenEofCloses) {
 TEST_F(ServerTest, CompleteRequestsBeforeEofAreAnswered) {
   start();
   Client c(port());
-  ASSERT_TRUE(c.send(encode({"PING"}) + "*1\r\n$4\r\nPI"));
+  ASSERT_TRUE(c.send(encode_command({"PING"}) + "*1\r\n$4\r\nPI"));
   c.shutdown_write();
   expect_simple(c.read(), "PONG");
   EXPECT_TRUE(c.closed_by_peer());
@@ -456,9 +368,9 @@ TEST_F(ServerTest, TenThousandPipelinedCommandsInOrder) {
   std::string batch;
   for (int i = 0; i < kN; ++i) {
     if (i % 2 == 0) {
-      batch += encode({"PING"});
+      batch += encode_command({"PING"});
     } else {
-      batch += encode({"ECHO", std::to_string(i)});
+      batch += encode_command({"ECHO", std::to_string(i)});
     }
   }
   std::thread sender([&] { c.send(batch); });
@@ -482,7 +394,7 @@ TEST_F(ServerTest, ClientThatDoesNotReadIsThrottled) {
   Client c(port());
   // ~100 MB of requests whose replies are as large as the requests.
   const std::string payload(1000, 'p');
-  const std::string one = encode({"ECHO", payload});
+  const std::string one = encode_command({"ECHO", payload});
   constexpr int kN = 100000;
   std::atomic<std::size_t> sent{0};
   std::atomic<bool> done{false};
@@ -531,7 +443,8 @@ TEST_F(ServerTest, FiveHundredConcurrentConnections) {
     clients.push_back(std::make_unique<Client>(port()));
     ASSERT_TRUE(clients.back()->connected()) << i;
   }
-  for (int i = 0; i < kN; ++i) ASSERT_TRUE(clients[i]->send(encode({"ECHO", std::to_string(i)})));
+  for (int i = 0; i < kN; ++i)
+    ASSERT_TRUE(clients[i]->send(encode_command({"ECHO", std::to_string(i)})));
   for (int i = 0; i < kN; ++i) {
     auto v = clients[i]->read();
     ASSERT_TRUE(v) << i;

@@ -1,18 +1,12 @@
 // Subscriptions over real sockets (PROTOCOL.md §4.8-4.10, §7): an in-process Server whose
 // database reports commits to the SubscriptionHub, driven by blocking clients that read replies
-// and pushes with resp::ReplyReader.
-#include <arpa/inet.h>
+// and pushes (tests/support/resp_test_client.hpp).
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,9 +19,9 @@
 
 #include "engine/database.hpp"
 #include "engine/ids.hpp"
-#include "server/resp/reply_reader.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
+#include "support/resp_test_client.hpp"
 
 namespace sierra::server {
 namespace {
@@ -37,15 +31,9 @@ using resp::RespType;
 using resp::RespValue;
 using namespace std::chrono_literals;
 
-std::string encode(const std::vector<std::string>& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const std::string& a : args) {
-    out += "$" + std::to_string(a.size()) + "\r\n";
-    out += a;
-    out += "\r\n";
-  }
-  return out;
-}
+using test_support::encode_command;
+using test_support::is_push;
+using Client = test_support::RespTestClient;
 
 // A decoded `message` push.
 struct Message {
@@ -65,13 +53,6 @@ const RespValue* map_get(const RespValue& m, std::string_view key) {
     if (m.children[i].str == key) return &m.children[i + 1];
   }
   return nullptr;
-}
-
-bool is_push(const RespValue& v) {
-  return (v.type == RespType::Push || v.type == RespType::Array) && !v.children.empty() &&
-         v.children[0].type == RespType::SimpleString &&
-         (v.children[0].str == "message" || v.children[0].str == "subscribe" ||
-          v.children[0].str == "unsubscribe" || v.children[0].str == "error");
 }
 
 std::optional<Message> as_message(const RespValue& v) {
@@ -95,101 +76,6 @@ std::optional<Message> as_message(const RespValue& v) {
   m.stream_id = str("stream_id");
   return m;
 }
-
-// Blocking client; reads time out (a hang fails the test).
-class Client {
- public:
-  explicit Client(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~Client() { close(); }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  bool connected() const { return fd_ >= 0; }
-
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-  bool send_cmd(const std::vector<std::string>& args) { return send(encode(args)); }
-
-  // The next value (reply or push), or nullopt after `timeout` without one.
-  std::optional<RespValue> read(std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      if (off_ < buf_.size()) {
-        resp::ReadResult r = reader_.parse(std::string_view(buf_).substr(off_));
-        off_ += r.consumed;
-        if (r.status == resp::ReadStatus::Value) return reader_.take();
-        if (r.status == resp::ReadStatus::Error) return std::nullopt;
-      }
-      buf_.erase(0, off_);
-      off_ = 0;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
-      char tmp[65536];
-      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-      if (n <= 0) return std::nullopt;
-      buf_.append(tmp, static_cast<std::size_t>(n));
-    }
-  }
-
-  // Sends a command and returns its reply; pushes read meanwhile are kept in pushes().
-  std::optional<RespValue> call(const std::vector<std::string>& args) {
-    if (!send_cmd(args)) return std::nullopt;
-    return read_reply();
-  }
-  std::optional<RespValue> read_reply(std::chrono::milliseconds timeout = 10s) {
-    for (;;) {
-      auto v = read(timeout);
-      if (!v || !is_push(*v)) return v;
-      pushes_.push_back(std::move(*v));
-    }
-  }
-  // The next push (queued first), skipping nothing else: replies read here are counted.
-  std::optional<RespValue> next_push(std::chrono::milliseconds timeout = 10s) {
-    if (!pushes_.empty()) {
-      RespValue v = std::move(pushes_.front());
-      pushes_.erase(pushes_.begin());
-      return v;
-    }
-    for (;;) {
-      auto v = read(timeout);
-      if (!v) return v;
-      if (is_push(*v)) return v;
-      replies_.push_back(std::move(*v));
-    }
-  }
-  std::vector<RespValue>& replies() { return replies_; }
-
- private:
-  int fd_ = -1;
-  std::string buf_;
-  std::size_t off_ = 0;
-  resp::ReplyReader reader_;
-  std::vector<RespValue> pushes_;
-  std::vector<RespValue> replies_;
-};
 
 fs::path make_temp_dir() {
   std::string tmpl = (fs::temp_directory_path() / "sierra-sub-test-XXXXXX").string();
@@ -245,7 +131,7 @@ class SubscriptionTest : public ::testing::Test {
         args.push_back("PARTITION_KEY");
         args.push_back(key);
       }
-      batch += encode(args);
+      batch += encode_command(args);
     }
     EXPECT_TRUE(c.send(batch));
     std::vector<int64_t> seqs;
@@ -314,7 +200,8 @@ TEST_F(SubscriptionTest, UpstreamScenarioAllPartitionsFromZeroWithWindows) {
   constexpr int kEvents = 2000;
   for (int i = 0; i < kEvents; ++i) {
     const std::string key = uuid_v4().to_string();
-    batch += encode({"EAPPEND", key, "Ev", "PARTITION_KEY", key, "EXPECTED_VERSION", "empty"});
+    batch +=
+        encode_command({"EAPPEND", key, "Ev", "PARTITION_KEY", key, "EXPECTED_VERSION", "empty"});
   }
   ASSERT_TRUE(w.send(batch));
   for (int i = 0; i < kEvents; ++i) {
@@ -373,8 +260,9 @@ TEST_F(SubscriptionTest, ConcurrentWritersSubscribersFromZeroAndLatestMatchCommi
       for (int i = 0; i < kPerWriter; i += 10) {
         std::string batch;
         for (int j = 0; j < 10; ++j) {
-          batch += encode({"EAPPEND", "w" + std::to_string(t) + "-" + std::to_string((i + j) % 13),
-                           "Ev", "PAYLOAD", std::to_string(i + j)});
+          batch += encode_command({"EAPPEND",
+                                   "w" + std::to_string(t) + "-" + std::to_string((i + j) % 13),
+                                   "Ev", "PAYLOAD", std::to_string(i + j)});
         }
         const bool after_latest = latest_accepted.load();
         c.send(batch);
