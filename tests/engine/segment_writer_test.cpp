@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -63,6 +64,23 @@ std::vector<CommittedTransaction> all_transactions(const fs::path& path, BucketI
   return out;
 }
 
+// The same, for a segment still being written: only up to the writer's flushed end (past it
+// the file holds preallocated zeros).
+std::vector<CommittedTransaction> all_transactions(const SegmentWriter& w) {
+  auto r = SegmentReader::open(w.path(), w.bucket(), w.segment(), w.flushed_offset_handle());
+  EXPECT_TRUE(r) << r.error().to_string();
+  std::vector<CommittedTransaction> out;
+  if (!r) return out;
+  auto it = (*r)->iter();
+  for (;;) {
+    auto tx = it.next_transaction();
+    EXPECT_TRUE(tx) << tx.error().to_string();
+    if (!tx || !*tx) break;
+    out.push_back(std::move(**tx));
+  }
+  return out;
+}
+
 TEST(SegmentWriter, CreateAppendFlushReadBack) {
   TempDir dir;
   auto w = must_create(dir.path(), 3, 7);
@@ -90,7 +108,9 @@ TEST(SegmentWriter, CreateAppendFlushReadBack) {
   const uint64_t end = sf::kHeaderSize + b1.size() + b2.size();
   EXPECT_EQ(w->flushed_offset(), end);
   EXPECT_EQ(handle->load(), end);
-  EXPECT_EQ(fs::file_size(w->path()), end);
+  // The batch grew the file, so zeros were written ahead of it (up to the segment size).
+  EXPECT_EQ(w->allocated_end(), std::min(kSegSize, end + SegmentWriter::kPreallocateBytes));
+  EXPECT_EQ(fs::file_size(w->path()), w->allocated_end());
   ASSERT_TRUE(w->flush());  // no-op
 
   auto r = SegmentReader::open(w->path(), 3, 7, handle);
@@ -108,6 +128,7 @@ TEST(SegmentWriter, CreateAppendFlushReadBack) {
   EXPECT_EQ((*t2)->commit->event_count, 2u);
   EXPECT_EQ((*t2)->end_offset, end);
   ASSERT_TRUE(w->close());
+  EXPECT_EQ(fs::file_size(get_path(dir.path(), 3, 7, SegmentKind::Events)), end);  // released
 }
 
 TEST(SegmentWriter, CreateFailsIfExistsAndRejectsTinySegments) {
@@ -249,13 +270,14 @@ TEST(SegmentWriter, TruncateAfter) {
   // New transactions continue from there.
   w->append(encode(make_tx(4, 2), {make_event(70), make_event(71)}));
   ASSERT_TRUE(w->flush());
-  auto txs = all_transactions(w->path(), 1, 0);
+  auto txs = all_transactions(*w);
   ASSERT_EQ(txs.size(), 4u);
   EXPECT_EQ(txs[2].events.size(), 3u);
   EXPECT_EQ(txs[3].events[0].tx.log_position, 4u);
 
   ASSERT_TRUE(w->truncate_after(0));
   EXPECT_EQ(fs::file_size(w->path()), sf::kHeaderSize);
+  EXPECT_EQ(w->allocated_end(), sf::kHeaderSize);
   EXPECT_TRUE(all_transactions(w->path(), 1, 0).empty());
 }
 
@@ -314,7 +336,7 @@ void check_recovery(std::span<const uint8_t> bytes, uint64_t expected_end, uint6
   const uint64_t at = (*w)->append(encode(make_tx(expected_last_pos + 1, 2), {e1, e2}));
   EXPECT_EQ(at, expected_end);
   ASSERT_TRUE((*w)->flush());
-  auto txs = all_transactions(path, 1, 0);
+  auto txs = all_transactions(**w);
   ASSERT_EQ(txs.size(), expected_txs + 1);
   ASSERT_EQ(txs.back().events.size(), 2u);
   segtest::expect_event_eq(txs.back().events[1], e2);
@@ -480,7 +502,7 @@ TEST(SegmentWriter, WriteFailureDiscardsAndRollsBack) {
   // The next transaction takes the same offset and works.
   EXPECT_EQ(w->append(encode(make_tx(2, 1), {make_event(4)})), flushed);
   ASSERT_TRUE(w->flush());
-  EXPECT_EQ(all_transactions(w->path(), 1, 0).size(), 2u);
+  EXPECT_EQ(all_transactions(*w).size(), 2u);
 }
 
 TEST(SegmentWriter, SyncFailureBreaksWriterAndReopenRecovers) {
@@ -509,6 +531,130 @@ TEST(SegmentWriter, SyncFailureBreaksWriterAndReopenRecovers) {
   ASSERT_TRUE(w2) << w2.error().to_string();
   EXPECT_EQ(rep.valid_end, flushed);
   EXPECT_EQ(rep.transactions, 1u);
+}
+
+// ---- preallocation ----
+
+// A batch that grows the file writes zeros ahead of itself; later batches land inside them and
+// leave the file size alone; a crash leaves the zeros, which recovery recognises and drops
+// without calling them damage.
+TEST(SegmentWriterPreallocation, ZerosAheadAreReusedAndRecoveredAsZeroTail) {
+  TempDir dir;
+  auto w = must_create(dir.path(), 1, 0, 4 * SegmentWriter::kPreallocateBytes);
+  const fs::path path = w->path();
+  w->append(encode(make_tx(1, 1), {make_event(1)}));
+  ASSERT_TRUE(w->flush());
+  const uint64_t first_end = w->flushed_offset();
+  const uint64_t allocated = w->allocated_end();
+  EXPECT_EQ(allocated, first_end + SegmentWriter::kPreallocateBytes);
+  EXPECT_EQ(fs::file_size(path), allocated);
+  for (uint64_t pos = 2; pos <= 20; ++pos) {
+    w->append(encode(make_tx(pos, 2), {make_event(pos * 10), make_event(pos * 10 + 1)}));
+    ASSERT_TRUE(w->flush());
+  }
+  EXPECT_EQ(w->allocated_end(), allocated);  // inside the zeros: the file did not grow
+  EXPECT_EQ(fs::file_size(path), allocated);
+  const uint64_t end = w->flushed_offset();
+  EXPECT_EQ(all_transactions(*w).size(), 20u);
+  // Readers of the live segment never see the zeros.
+  auto r = SegmentReader::open(path, 1, 0, w->flushed_offset_handle());
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)->visible_end(), end);
+  auto bytes = read_file(path);
+  EXPECT_TRUE(std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(end), bytes.end(),
+                          [](uint8_t b) { return b == 0; }));
+
+  w.reset();  // a crash: no close, the zeros stay
+  auto seen = inspect_live_segment(path, 1, 0, 4 * SegmentWriter::kPreallocateBytes);
+  ASSERT_TRUE(seen) << seen.error().to_string();
+  EXPECT_TRUE(seen->zero_tail);
+  EXPECT_FALSE(seen->later_batch_offset);
+  EXPECT_EQ(seen->valid_end, end);
+  EXPECT_EQ(seen->bytes_dropped, allocated - end);
+  RecoveryReport rep;
+  auto w2 = SegmentWriter::open(dir.path(), 1, 0, 4 * SegmentWriter::kPreallocateBytes, &rep);
+  ASSERT_TRUE(w2) << w2.error().to_string();
+  EXPECT_TRUE(rep.zero_tail);
+  EXPECT_EQ(rep.transactions, 20u);
+  EXPECT_EQ(fs::file_size(path), end);
+  // Writing continues, preallocating again.
+  (*w2)->append(encode(make_tx(21, 1), {make_event(210)}));
+  ASSERT_TRUE((*w2)->flush());
+  EXPECT_EQ((*w2)->allocated_end(), (*w2)->flushed_offset() + SegmentWriter::kPreallocateBytes);
+  ASSERT_TRUE((*w2)->close());
+  EXPECT_EQ(fs::file_size(path), (*w2)->flushed_offset());  // close releases the zeros
+  EXPECT_EQ(all_transactions(path, 1, 0).size(), 21u);
+}
+
+// A torn write inside preallocated space (part of the last batch, then zeros) is a torn tail,
+// not a zero tail: it is dropped with its reason.
+TEST(SegmentWriterPreallocation, TornBatchBeforeZerosIsATornTail) {
+  TempDir dir;
+  auto w = must_create(dir.path());
+  w->append(encode(make_tx(1, 1), {make_event(1)}));
+  ASSERT_TRUE(w->flush());
+  const uint64_t end = w->flushed_offset();
+  const fs::path path = w->path();
+  w.reset();
+  auto last = encode(make_tx(2, 2), {make_event(2), make_event(3)});
+  {
+    auto f = File::open(path, File::Mode::ReadWrite);
+    ASSERT_TRUE(f);
+    ASSERT_TRUE(f->pwrite_all(last.data(), last.size() / 2, end));  // half of it reached disk
+  }
+  RecoveryReport rep;
+  auto w2 = SegmentWriter::open(dir.path(), 1, 0, kSegSize, &rep);
+  ASSERT_TRUE(w2) << w2.error().to_string();
+  EXPECT_FALSE(rep.zero_tail);
+  EXPECT_FALSE(rep.reason.empty());
+  EXPECT_EQ(rep.valid_end, end);
+  EXPECT_EQ(rep.transactions, 1u);
+  EXPECT_EQ(fs::file_size(path), end);
+}
+
+// Zeros never go past the segment size, and release_unused_space() leaves the file ending at
+// its last record (what a closed segment must be).
+TEST(SegmentWriterPreallocation, BoundedBySegmentSizeAndReleasedBeforeClosing) {
+  TempDir dir;
+  const uint64_t size = 16 * 1024;
+  auto w = must_create(dir.path(), 1, 0, size);
+  w->append(encode(make_tx(1, 1), {make_event(1)}));
+  ASSERT_TRUE(w->flush());
+  EXPECT_EQ(w->allocated_end(), size);
+  EXPECT_EQ(fs::file_size(w->path()), size);
+  ASSERT_TRUE(w->release_unused_space());
+  EXPECT_EQ(w->allocated_end(), w->flushed_offset());
+  EXPECT_EQ(fs::file_size(w->path()), w->flushed_offset());
+  EXPECT_EQ(all_transactions(w->path(), 1, 0).size(), 1u);  // reads cleanly to the file's end
+  ASSERT_TRUE(w->release_unused_space());                   // nothing left: a no-op
+  // The next batch grows the file again and preallocates again.
+  w->append(encode(make_tx(2, 1), {make_event(2)}));
+  ASSERT_TRUE(w->flush());
+  EXPECT_EQ(w->allocated_end(), size);
+}
+
+// A failed zero write (disk full) does not fail the append: the space is given back and this
+// segment stops preallocating.
+TEST(SegmentWriterPreallocation, FailedZeroWriteIsNotAnError) {
+  TempDir dir;
+  auto w = must_create(dir.path());
+  std::vector<uint64_t> writes;  // lengths of the writes
+  {
+    FaultGuard g([&](FileFaults::Op op, const fs::path&, uint64_t, size_t len) {
+      if (op != FileFaults::Op::Write) return 0;
+      writes.push_back(len);
+      return len >= SegmentWriter::kPreallocateBytes / 2 ? ENOSPC : 0;  // the zeros only
+    });
+    w->append(encode(make_tx(1, 1), {make_event(1)}));
+    ASSERT_TRUE(w->flush());
+  }
+  ASSERT_EQ(writes.size(), 2u);  // the batch, then the zeros (refused)
+  EXPECT_EQ(w->allocated_end(), w->flushed_offset());
+  EXPECT_EQ(fs::file_size(w->path()), w->flushed_offset());
+  w->append(encode(make_tx(2, 1), {make_event(2)}));
+  ASSERT_TRUE(w->flush());
+  EXPECT_EQ(w->allocated_end(), w->flushed_offset());  // no more preallocation here
+  EXPECT_EQ(all_transactions(*w).size(), 2u);
 }
 
 }  // namespace

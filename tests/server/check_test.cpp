@@ -185,6 +185,20 @@ TEST_F(CheckTest, TornTailOfLiveSegmentIsRecoverable) {
   EXPECT_EQ(fs::file_size(live), size_before);
 }
 
+// Preallocated zeros after the last transaction of the live segment (a crash leaves them; the
+// writer puts them there) are no problem: noted, nothing to repair.
+TEST_F(CheckTest, ZeroTailOfLiveSegmentIsNotAProblem) {
+  const fs::path live = path(live_, SegmentKind::Events);
+  const auto size_before = fs::file_size(live);
+  fs::resize_file(live, size_before + 8192);
+  auto r = check(dir_.path());
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("8192 bytes of preallocated (zero) space"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("problem:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("healthy"), std::string::npos) << r.out;
+  EXPECT_EQ(fs::file_size(live), size_before + 8192);  // check alone changes nothing
+}
+
 // A flipped byte in the live segment with acknowledged transactions after it: the database
 // refuses to open, check reports it, --repair saves the tail, truncates, and the database opens.
 TEST_F(CheckTest, DamagedLiveSegmentIsReportedAndRepairSavesTheTail) {

@@ -112,7 +112,11 @@ Status Bucket::recover() {
     auto w = SegmentWriter::open(base, bid, live, cfg_.segment_size, &report);
     if (!w) return std::unexpected(w.error());
     writer = std::move(*w);
-    if (report.bytes_dropped > 0) {
+    if (report.zero_tail) {
+      log(LogLevel::Debug, "bucket " + std::to_string(bid) + " segment " + std::to_string(live) +
+                               ": released " + std::to_string(report.bytes_dropped) +
+                               " bytes of preallocated space");
+    } else if (report.bytes_dropped > 0) {
       log(LogLevel::Warn, "bucket " + std::to_string(bid) + " segment " + std::to_string(live) +
                               ": recovered, dropped " + std::to_string(report.bytes_dropped) +
                               " bytes of torn or uncommitted tail (" + report.reason + ")");
@@ -436,6 +440,10 @@ Status Bucket::rollover() {
     std::error_code ec;
     fs::remove_all(segment_dir(base, cfg_.id, new_id), ec);
   }
+  // The old segment must end at its last record before it can become a closed one (closed
+  // segments are read to their file size): cut its preallocated zeros, durably, before the next
+  // segment exists.
+  if (auto s = writer_->release_unused_space(); !s) return s;
   if (auto d = ensure_segment_dir(base, cfg_.id, new_id); !d) return std::unexpected(d.error());
   auto w = SegmentWriter::create(base, cfg_.id, new_id, cfg_.segment_size);
   if (!w) return std::unexpected(w.error());

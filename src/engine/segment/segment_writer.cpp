@@ -18,6 +18,27 @@ namespace {
 // A buffer grown beyond this by one big transaction is released after it is flushed.
 constexpr size_t kMaxKeptBuffer = 16 * 1024 * 1024;
 
+// Zeros for preallocation, shared by every writer (only ever read).
+const std::vector<uint8_t>& zero_block() {
+  static const std::vector<uint8_t> zeros(SegmentWriter::kPreallocateBytes, 0);
+  return zeros;
+}
+
+// True if every byte of [from, end) of `file` is zero.
+Result<bool> is_zero_range(const File& file, uint64_t from, uint64_t end) {
+  std::vector<uint8_t> buf(std::min<uint64_t>(end - from, 1024 * 1024));
+  for (uint64_t at = from; at < end;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - at));
+    if (auto st = file.pread_exact(buf.data(), n, at); !st) return std::unexpected(st.error());
+    if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n),
+                    [](uint8_t b) { return b != 0; })) {
+      return false;
+    }
+    at += n;
+  }
+  return true;
+}
+
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
@@ -118,6 +139,7 @@ SegmentWriter::SegmentWriter(File file, BucketId bucket, SegmentId segment, uint
       segment_(segment),
       segment_size_(segment_size),
       flushed_(flushed),
+      allocated_end_(flushed),
       published_(std::make_shared<std::atomic<uint64_t>>(flushed)) {}
 
 Result<std::unique_ptr<SegmentWriter>> SegmentWriter::create(const std::filesystem::path& base,
@@ -261,6 +283,14 @@ Result<RecoveryReport> inspect_live_segment(const std::filesystem::path& path, B
         scan->has_transactions ? std::optional<uint64_t>(scan->last_log_position) : std::nullopt);
     if (!later) return std::unexpected(std::move(later.error()));
     report.later_batch_offset = *later;
+    if (!*later) {
+      auto zeros = is_zero_range(*file, scan->valid_end, *size);
+      if (!zeros) return std::unexpected(std::move(zeros.error()));
+      if (*zeros) {
+        report.zero_tail = true;
+        report.reason = "zero-filled space after the last transaction (preallocated)";
+      }
+    }
   }
   return report;
 }
@@ -327,20 +357,38 @@ Status SegmentWriter::flush() {
                                     " is broken after a failed sync; reopen it");
   }
   if (buffer_.empty()) return {};
+  const uint64_t end = flushed_ + buffer_.size();
   if (auto st = file_.pwrite_all(buffer_.data(), buffer_.size(), flushed_); !st) {
     (void)file_.truncate(flushed_);  // best effort: the next write overwrites anyway
+    allocated_end_ = flushed_;
     discard_unflushed();
     return st;
+  }
+  if (end > allocated_end_) {
+    // The file grows, so this sync commits metadata anyway: let it carry zeros for the next
+    // batches too (see the class comment). Best effort: on failure (disk full) give the space
+    // back and stop preallocating in this segment.
+    allocated_end_ = end;
+    const uint64_t want = std::min(segment_size_, end + kPreallocateBytes);
+    if (preallocate_ && want > end) {
+      if (file_.pwrite_all(zero_block().data(), want - end, end)) {
+        allocated_end_ = want;
+      } else {
+        (void)file_.truncate(end);
+        preallocate_ = false;
+      }
+    }
   }
   if (auto st = file_.datasync(); !st) {
     // Whether the bytes reached the disk is unknown: never publish them, try to remove them,
     // and require a reopen (which re-verifies the file).
     (void)file_.truncate(flushed_);
+    allocated_end_ = flushed_;
     discard_unflushed();
     broken_ = true;
     return st;
   }
-  flushed_ += buffer_.size();
+  flushed_ = end;
   published_->store(flushed_, std::memory_order_release);
   buffer_.clear();
   if (buffer_.capacity() > kMaxKeptBuffer) buffer_.shrink_to_fit();
@@ -410,6 +458,7 @@ Status SegmentWriter::truncate_after(uint64_t log_position) {
   // Lower the visible end first so that no reader starts on bytes about to disappear.
   flushed_ = new_end;
   published_->store(new_end, std::memory_order_release);
+  allocated_end_ = new_end;
   if (auto st = file_.truncate(new_end); !st) return st;  // later writes overwrite the tail
   if (auto st = file_.datasync(); !st) {
     broken_ = true;
@@ -418,9 +467,21 @@ Status SegmentWriter::truncate_after(uint64_t log_position) {
   return {};
 }
 
+Status SegmentWriter::release_unused_space() {
+  if (broken_ || allocated_end_ <= flushed_) return {};
+  if (auto st = file_.truncate(flushed_); !st) return st;
+  if (auto st = file_.datasync(); !st) {
+    broken_ = true;
+    return st;
+  }
+  allocated_end_ = flushed_;
+  return {};
+}
+
 Status SegmentWriter::close() {
   if (!file_.is_open()) return {};
   Status st = flush();
+  if (st) st = release_unused_space();
   auto closed = file_.close();
   if (!st) return st;
   return closed;

@@ -1,6 +1,15 @@
 // Appends encoded transactions to the live segment file of one bucket. Owned by exactly one
 // writer thread. Bytes are buffered in memory by append() and reach the file in flush(),
 // which writes them, fdatasyncs, and only then publishes the new flushed offset to readers.
+//
+// Preallocation: whenever a write batch reaches past the bytes already in the file, flush() also
+// writes zeros for the next kPreallocateBytes (never past the segment size), synced by the same
+// fdatasync. Later batches then overwrite blocks that exist and are initialised, so their
+// fdatasync writes data only: on ext4 a sync of a growing file also commits the journal (size,
+// extents), which costs about twice the system CPU per append (BENCHMARKS.md). The zeros past
+// the flushed end are never visible to readers; recovery recognises them (RecoveryReport::
+// zero_tail) and truncates them, and release_unused_space() cuts them before the segment is
+// closed, so a closed segment ends exactly at its last record.
 #pragma once
 
 #include <atomic>
@@ -28,6 +37,9 @@ struct RecoveryReport {
   uint64_t last_log_position = 0;  // of the last committed transaction (0 if none)
   bool has_transactions = false;
   std::string reason;  // why the tail was dropped ("torn record", "crc mismatch", ...)
+  // Every byte from valid_end on is zero: space the writer preallocated (or pages a power loss
+  // never wrote), not a damaged record. Dropping it loses nothing.
+  bool zero_tail = false;
   // Set when the data from valid_end on was *acknowledged* (a verified batch-start record of a
   // later write batch follows it): the offset of that record. open() then refuses (unless
   // told to truncate anyway) and nothing is dropped.
@@ -110,7 +122,17 @@ class SegmentWriter {
   // unflushed bytes are discarded.
   Status truncate_after(uint64_t log_position);
 
-  // Flushes (if needed) and closes the file.
+  // Truncates preallocated zeros past the flushed end and syncs (before a rollover makes this
+  // segment a closed one). No-op when there are none.
+  Status release_unused_space();
+
+  // Bytes in the file: flushed data plus preallocated zeros (tests, diagnostics).
+  uint64_t allocated_end() const { return allocated_end_; }
+
+  // Zeros written ahead of the data whenever a batch grows the file.
+  static constexpr uint64_t kPreallocateBytes = 1024 * 1024;
+
+  // Flushes (if needed), releases preallocated space and closes the file.
   Status close();
 
  private:
@@ -121,6 +143,8 @@ class SegmentWriter {
   SegmentId segment_;
   uint64_t segment_size_;
   uint64_t flushed_;
+  uint64_t allocated_end_;   // file size as this writer left it (>= flushed_)
+  bool preallocate_ = true;  // off after a failed zero write (e.g. disk full)
   std::vector<uint8_t> buffer_;
   std::shared_ptr<std::atomic<uint64_t>> published_;
   bool broken_ = false;

@@ -357,6 +357,13 @@ class Checker {
         // exactly as the database's open does (SegmentWriter::open).
         const fs::path path = get_path(dir_, b, s, SegmentKind::Events);
         auto found = inspect_live_segment(path, b, s, meta_ ? meta_->segment_size : UINT64_MAX);
+        if (found && found->zero_tail) {
+          // Space the writer preallocated (SegmentWriter): not damage, and opening the
+          // database releases it. Nothing to repair.
+          out_ << "note: " << where(b, s, valid_end) << ": " << (end - valid_end)
+               << " bytes of preallocated (zero) space after the last transaction\n";
+          return;
+        }
         if (found && found->later_batch_offset) {
           const uint64_t x = found->valid_end;
           problem(where(b, s, x),
