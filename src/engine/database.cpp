@@ -230,8 +230,9 @@ class PartitionIteratorImpl {
   SourceList list;
   bool failed = false;
 
-  Result<std::optional<EventRecord>> next(bool header_only) {
-    if (failed) return std::optional<EventRecord>{};
+  // nullptr at the end; the view is valid until the next call.
+  Result<const EventView*> next(bool header_only) {
+    if (failed) return nullptr;
     while (list.src < list.sources.size()) {
       auto& s = list.sources[list.src];
       if (!s.loaded) {
@@ -246,25 +247,35 @@ class PartitionIteratorImpl {
       }
       if (list.pos < s.offsets.size() && s.offsets[list.pos].sequence < end) {
         const SeqOffset so = s.offsets[list.pos++];
-        auto rec = list.window.read(s.reader, so.offset, header_only);
-        if (!rec) return fail(rec.error());
-        auto* ev = std::get_if<EventRecord>(&*rec);
-        if (!ev || ev->partition_id != pid || ev->partition_sequence != so.sequence) {
+        auto ev = list.window.read_event(s.reader, so.offset, header_only);
+        if (!ev) return fail(ev.error());
+        if (*ev == nullptr || (*ev)->partition_id != pid ||
+            (*ev)->partition_sequence != so.sequence) {
           return fail(Error{Errc::CorruptIndex,
                             "partition index points at a record that is not sequence " +
                                 std::to_string(so.sequence) + " of partition " +
                                 std::to_string(pid),
                             so.offset, 0});
         }
-        return std::optional<EventRecord>(std::move(*ev));
+        return *ev;
       }
       ++list.src;
       list.pos = 0;
     }
-    return std::optional<EventRecord>{};
+    return nullptr;
   }
 
-  Result<std::optional<EventRecord>> fail(Error e) {
+  uint64_t remaining_hint() const {
+    if (failed || list.src >= list.sources.size()) return 0;
+    const auto& s = list.sources[list.src];
+    if (!s.loaded) return 0;
+    auto it =
+        std::lower_bound(s.offsets.begin() + static_cast<std::ptrdiff_t>(list.pos), s.offsets.end(),
+                         end, [](const SeqOffset& a, uint64_t v) { return a.sequence < v; });
+    return static_cast<uint64_t>(it - s.offsets.begin()) - list.pos;
+  }
+
+  Result<const EventView*> fail(Error e) {
     failed = true;
     return std::unexpected(std::move(e));
   }
@@ -281,8 +292,9 @@ class StreamIteratorImpl {
   bool have_last = false;
   uint64_t last_version = 0;
 
-  Result<std::optional<EventRecord>> next(bool header_only) {
-    if (failed) return std::optional<EventRecord>{};
+  // nullptr at the end; the view is valid until the next call.
+  Result<const EventView*> next(bool header_only) {
+    if (failed) return nullptr;
     while (list.src < list.sources.size()) {
       auto& s = list.sources[list.src];
       if (!s.loaded) {
@@ -295,22 +307,27 @@ class StreamIteratorImpl {
       }
       if (list.pos < s.offsets.size()) {
         const SeqOffset so = s.offsets[list.pos++];
-        auto rec = list.window.read(s.reader, so.offset, header_only);
-        if (!rec) return fail(rec.error());
-        auto* ev = std::get_if<EventRecord>(&*rec);
-        if (!ev || ev->partition_id != pid || ev->stream_version != so.sequence ||
-            (!header_only && ev->stream_id != sid)) {
+        auto ev = list.window.read_event(s.reader, so.offset, header_only);
+        if (!ev) return fail(ev.error());
+        if (*ev == nullptr || (*ev)->partition_id != pid || (*ev)->stream_version != so.sequence ||
+            (!header_only && (*ev)->stream_id != sid)) {
           return fail(Error{Errc::CorruptIndex,
                             "stream index points at a record that is not version " +
                                 std::to_string(so.sequence) + " of stream " + sid,
                             so.offset, 0});
         }
-        return std::optional<EventRecord>(std::move(*ev));
+        return *ev;
       }
       ++list.src;
       list.pos = 0;
     }
-    return std::optional<EventRecord>{};
+    return nullptr;
+  }
+
+  uint64_t remaining_hint() const {
+    if (failed || list.src >= list.sources.size()) return 0;
+    const auto& s = list.sources[list.src];
+    return s.loaded ? s.offsets.size() - list.pos : 0;
   }
 
   // Filters a segment's (version, offset) list to the requested range and direction.
@@ -329,11 +346,21 @@ class StreamIteratorImpl {
     list.pos = 0;
   }
 
-  Result<std::optional<EventRecord>> fail(Error e) {
+  Result<const EventView*> fail(Error e) {
     failed = true;
     return std::unexpected(std::move(e));
   }
 };
+
+namespace {
+
+Result<std::optional<EventRecord>> owned(Result<const EventView*> v) {
+  if (!v) return std::unexpected(std::move(v.error()));
+  if (*v == nullptr) return std::optional<EventRecord>{};
+  return std::optional<EventRecord>((*v)->to_record());
+}
+
+}  // namespace
 
 PartitionIterator::PartitionIterator(std::unique_ptr<PartitionIteratorImpl> impl)
     : impl_(std::move(impl)) {}
@@ -341,7 +368,13 @@ PartitionIterator::PartitionIterator(PartitionIterator&&) noexcept = default;
 PartitionIterator& PartitionIterator::operator=(PartitionIterator&&) noexcept = default;
 PartitionIterator::~PartitionIterator() = default;
 Result<std::optional<EventRecord>> PartitionIterator::next(bool header_only) {
+  return owned(impl_->next(header_only));
+}
+Result<const EventView*> PartitionIterator::next_view(bool header_only) {
   return impl_->next(header_only);
+}
+uint64_t PartitionIterator::remaining_hint() const {
+  return impl_->remaining_hint();
 }
 
 StreamIterator::StreamIterator(std::unique_ptr<StreamIteratorImpl> impl) : impl_(std::move(impl)) {}
@@ -349,7 +382,13 @@ StreamIterator::StreamIterator(StreamIterator&&) noexcept = default;
 StreamIterator& StreamIterator::operator=(StreamIterator&&) noexcept = default;
 StreamIterator::~StreamIterator() = default;
 Result<std::optional<EventRecord>> StreamIterator::next(bool header_only) {
+  return owned(impl_->next(header_only));
+}
+Result<const EventView*> StreamIterator::next_view(bool header_only) {
   return impl_->next(header_only);
+}
+uint64_t StreamIterator::remaining_hint() const {
+  return impl_->remaining_hint();
 }
 
 Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t from) const {

@@ -22,6 +22,7 @@
 
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
+#include "engine/segment/event_view.hpp"
 #include "engine/segment/record.hpp"
 #include "engine/transaction.hpp"
 
@@ -86,12 +87,20 @@ struct StreamVersionInfo {
 // Forward iterator over the events of a partition from a sequence, up to what was visible
 // when it was created. next() returns nullopt at the end; an error is returned once and
 // ends the iteration.
+//
+// next_view() is next() without copies: nullptr at the end, else an event whose stream id, name,
+// metadata and payload are views into the iterator's read buffer; the event and its views are
+// valid until the next call on the iterator (or its destruction). Every check of next() (checksums
+// included) is made. remaining_hint() is how many events the iterator already knows are left (at
+// least; 0 when it does not know yet): a hint to size output buffers.
 class PartitionIterator {
  public:
   PartitionIterator(PartitionIterator&&) noexcept;
   PartitionIterator& operator=(PartitionIterator&&) noexcept;
   ~PartitionIterator();
   Result<std::optional<EventRecord>> next(bool header_only = false);
+  Result<const EventView*> next_view(bool header_only = false);
+  uint64_t remaining_hint() const;
 
  private:
   friend class DatabaseImpl;
@@ -100,13 +109,16 @@ class PartitionIterator {
 };
 
 // Iterator over the events of one stream (forward from a version, or reverse from a version
-// downwards), up to what was visible when it was created.
+// downwards), up to what was visible when it was created. next_view() and remaining_hint():
+// as for PartitionIterator.
 class StreamIterator {
  public:
   StreamIterator(StreamIterator&&) noexcept;
   StreamIterator& operator=(StreamIterator&&) noexcept;
   ~StreamIterator();
   Result<std::optional<EventRecord>> next(bool header_only = false);
+  Result<const EventView*> next_view(bool header_only = false);
+  uint64_t remaining_hint() const;
 
  private:
   friend class DatabaseImpl;

@@ -340,5 +340,104 @@ TEST(SegmentFormat, EveryByteFlipIsDetected) {
   EXPECT_GT(checked, 1000u);
 }
 
+// ---- views (decode_event_view: the scans' decoder) ----
+
+// Every field of an owned record and of a view decoded from the same bytes.
+void expect_same(const EventRecord& r, const EventView& v) {
+  EXPECT_EQ(v.offset, r.offset);
+  EXPECT_EQ(v.length, r.length);
+  EXPECT_EQ(v.tx.log_position, r.tx.log_position);
+  EXPECT_EQ(v.tx.term, r.tx.term);
+  EXPECT_EQ(v.tx.transaction_id, r.tx.transaction_id);
+  EXPECT_EQ(v.timestamp_ns, r.timestamp_ns);
+  EXPECT_EQ(v.confirmation_count, r.confirmation_count);
+  EXPECT_EQ(v.event_id, r.event_id);
+  EXPECT_EQ(v.partition_key, r.partition_key);
+  EXPECT_EQ(v.partition_id, r.partition_id);
+  EXPECT_EQ(v.partition_sequence, r.partition_sequence);
+  EXPECT_EQ(v.stream_version, r.stream_version);
+  EXPECT_EQ(v.batch_start, r.batch_start);
+  EXPECT_EQ(v.stream_id, r.stream_id);
+  EXPECT_EQ(v.event_name, r.event_name);
+  EXPECT_EQ(v.metadata, r.metadata);
+  EXPECT_EQ(v.payload, r.payload);
+}
+
+TEST(SegmentFormat, EventViewMatchesDecodeRecord) {
+  std::string bin;
+  for (int i = 0; i < 256; ++i) bin.push_back(static_cast<char>(i));
+  std::vector<OwnedEvent> events{make_event(50, bin), make_event(51, ""), make_event(52, "xyz")};
+  std::vector<uint8_t> bytes;
+  auto v = segtest::views(events);
+  ASSERT_TRUE(sf::encode_transaction(bytes, make_tx(5, 3, 2), 777, v, nullptr, true));
+  for (bool header_only : {false, true}) {
+    size_t pos = 0;
+    int events_seen = 0;
+    while (pos < bytes.size()) {
+      const auto rec = std::span<const uint8_t>(bytes).subspan(pos);
+      auto owned = sf::decode_record(rec, 1000 + pos, header_only);
+      ASSERT_TRUE(owned) << owned.error().to_string();
+      EventView view;
+      view.payload = "untouched";
+      auto is_event = sf::decode_event_view(rec, 1000 + pos, header_only, view);
+      ASSERT_TRUE(is_event) << is_event.error().to_string();
+      if (auto* e = std::get_if<EventRecord>(&*owned)) {
+        ASSERT_TRUE(*is_event);
+        expect_same(*e, view);
+        // The body fields point into the decoded bytes, not into a copy.
+        if (!header_only) {
+          EXPECT_GE(reinterpret_cast<const uint8_t*>(view.stream_id.data()), rec.data());
+          EXPECT_LT(reinterpret_cast<const uint8_t*>(view.stream_id.data()),
+                    rec.data() + e->length);
+        }
+        EXPECT_EQ(view.to_record().payload, e->payload);
+        ++events_seen;
+      } else {
+        EXPECT_FALSE(*is_event);               // a commit record
+        EXPECT_EQ(view.payload, "untouched");  // left as it was
+      }
+      pos += sf::peek_record_length(rec);
+    }
+    EXPECT_EQ(events_seen, 3);
+  }
+}
+
+// The view decoder makes the same checks as decode_record: every single-byte corruption is an
+// error, with the same code.
+TEST(SegmentFormat, EventViewDetectsEveryByteFlip) {
+  std::string bin;
+  for (int i = 0; i < 256; ++i) bin.push_back(static_cast<char>(i));
+  auto b = encode(make_tx(7, 2), {make_event(60, bin), make_event(61)});
+  size_t checked = 0;
+  size_t pos = 0;
+  while (pos < b.size()) {
+    const uint32_t len = sf::peek_record_length(std::span<const uint8_t>(b).subspan(pos));
+    const std::vector<uint8_t> rec(b.begin() + pos, b.begin() + pos + len);
+    pos += len;
+    EventView view;
+    ASSERT_TRUE(sf::decode_event_view(rec, 64, false, view));
+    for (size_t i = 0; i < rec.size(); ++i) {
+      for (uint8_t mask : {0x01, 0x80, 0xFF}) {
+        auto bad = rec;
+        bad[i] ^= mask;
+        auto r = sf::decode_event_view(bad, 64, false, view);
+        ASSERT_FALSE(r) << "byte " << i << " mask " << int(mask) << " decoded";
+        auto owned = sf::decode_record(bad, 64, false);
+        ASSERT_FALSE(owned);
+        EXPECT_EQ(r.error().code, owned.error().code) << i;
+        EXPECT_EQ(r.error().offset, 64u);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 1000u);
+  // A record cut short is an error too.
+  EventView view;
+  auto r = sf::decode_event_view(std::span<const uint8_t>(b.data(), sf::kEventFixedSize + 3), 64,
+                                 false, view);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::CorruptRecord);
+}
+
 }  // namespace
 }  // namespace sierra

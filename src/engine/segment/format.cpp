@@ -214,7 +214,11 @@ Status encode_transaction(std::vector<uint8_t>& out, const TransactionHeader& tx
   return {};
 }
 
-Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bool header_only) {
+namespace {
+
+// Checks every record kind shares: the length, both checksums (the main one unless header_only)
+// and the reserved flag bits. Returns the flags.
+Result<uint16_t> check_record(std::span<const uint8_t> bytes, uint64_t offset, bool header_only) {
   if (bytes.size() < kMinRecordSize) {
     return make_error(Errc::CorruptRecord, "record truncated", offset);
   }
@@ -242,23 +246,29 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bo
   if ((flags & ~kBatchStartFlag) != 0) {
     return make_error(Errc::CorruptRecord, "reserved record flag bits are not zero", offset);
   }
+  return flags;
+}
 
-  const uint8_t kind = p[kKindOffset];
-  if (kind == kKindCommit) {
-    if (flags != 0) {
-      return make_error(Errc::CorruptRecord, "commit record with the batch-start flag", offset);
-    }
-    if (len != kCommitSize) {
-      return make_error(Errc::CorruptRecord, "commit record length " + std::to_string(len), offset);
-    }
-    CommitRecord c;
-    get_common(p, offset, c);
-    c.event_count = get<uint32_t>(p + kEventCountOffset);
-    return Record{std::move(c)};
+Result<CommitRecord> decode_commit(const uint8_t* p, uint64_t offset, uint16_t flags) {
+  if (flags != 0) {
+    return make_error(Errc::CorruptRecord, "commit record with the batch-start flag", offset);
   }
-  if (kind != kKindEvent) {
-    return make_error(Errc::CorruptRecord, "unknown record kind " + std::to_string(kind), offset);
+  const uint32_t len = get<uint32_t>(p + kLengthOffset);
+  if (len != kCommitSize) {
+    return make_error(Errc::CorruptRecord, "commit record length " + std::to_string(len), offset);
   }
+  CommitRecord c;
+  get_common(p, offset, c);
+  c.event_count = get<uint32_t>(p + kEventCountOffset);
+  return c;
+}
+
+// The fields of an event record (check_record passed, kind is kKindEvent); the body fields are
+// views into `bytes`.
+Status decode_event(std::span<const uint8_t> bytes, uint64_t offset, bool header_only,
+                    uint16_t flags, EventView& e) {
+  const uint8_t* p = bytes.data();
+  const uint32_t len = get<uint32_t>(p + kLengthOffset);
   if (bytes.size() < kEventFixedSize || len < kEventFixedSize) {
     return make_error(Errc::CorruptRecord, "event record truncated", offset);
   }
@@ -273,7 +283,6 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bo
   if (sid_len == 0 || sid_len > kStreamIdMaxBytes) {
     return make_error(Errc::CorruptRecord, "stream id length " + std::to_string(sid_len), offset);
   }
-  EventRecord e;
   get_common(p, offset, e);
   e.batch_start = (flags & kBatchStartFlag) != 0;
   e.event_id = get_uuid(p + kEventIdOffset);
@@ -281,17 +290,63 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bo
   e.partition_id = get<uint16_t>(p + kPartitionIdOffset);
   e.partition_sequence = get<uint64_t>(p + kSequenceOffset);
   e.stream_version = get<uint64_t>(p + kVersionOffset);
-  if (!header_only) {
+  if (header_only) {
+    e.stream_id = {};
+    e.event_name = {};
+    e.metadata = {};
+    e.payload = {};
+  } else {
+    // len <= bytes.size() was checked with the CRC.
     const char* b = reinterpret_cast<const char*>(p + kEventFixedSize);
-    e.stream_id.assign(b, sid_len);
+    e.stream_id = std::string_view(b, sid_len);
     b += sid_len;
-    e.event_name.assign(b, name_len);
+    e.event_name = std::string_view(b, name_len);
     b += name_len;
-    e.metadata.assign(b, meta_len);
+    e.metadata = std::string_view(b, meta_len);
     b += meta_len;
-    e.payload.assign(b, payload_len);
+    e.payload = std::string_view(b, payload_len);
   }
-  return Record{std::move(e)};
+  return {};
+}
+
+}  // namespace
+
+Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bool header_only) {
+  auto flags = check_record(bytes, offset, header_only);
+  if (!flags) return std::unexpected(std::move(flags.error()));
+  const uint8_t kind = bytes[kKindOffset];
+  if (kind == kKindCommit) {
+    auto c = decode_commit(bytes.data(), offset, *flags);
+    if (!c) return std::unexpected(std::move(c.error()));
+    return Record{std::move(*c)};
+  }
+  if (kind != kKindEvent) {
+    return make_error(Errc::CorruptRecord, "unknown record kind " + std::to_string(kind), offset);
+  }
+  EventView v;
+  if (auto st = decode_event(bytes, offset, header_only, *flags, v); !st) {
+    return std::unexpected(std::move(st.error()));
+  }
+  return Record{v.to_record()};
+}
+
+Result<bool> decode_event_view(std::span<const uint8_t> bytes, uint64_t offset, bool header_only,
+                               EventView& out) {
+  auto flags = check_record(bytes, offset, header_only);
+  if (!flags) return std::unexpected(std::move(flags.error()));
+  const uint8_t kind = bytes[kKindOffset];
+  if (kind == kKindCommit) {
+    auto c = decode_commit(bytes.data(), offset, *flags);
+    if (!c) return std::unexpected(std::move(c.error()));
+    return false;
+  }
+  if (kind != kKindEvent) {
+    return make_error(Errc::CorruptRecord, "unknown record kind " + std::to_string(kind), offset);
+  }
+  if (auto st = decode_event(bytes, offset, header_only, *flags, out); !st) {
+    return std::unexpected(std::move(st.error()));
+  }
+  return true;
 }
 
 uint32_t peek_record_length(std::span<const uint8_t> prefix) {

@@ -10,6 +10,7 @@
 
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
+#include "engine/segment/event_view.hpp"
 #include "engine/segment/record.hpp"
 
 namespace sierra::segment_format {
@@ -96,6 +97,11 @@ Status encode_transaction(std::vector<uint8_t>& out, const TransactionHeader& tx
 // With header_only, `bytes` may hold only the fixed part; the body is not decoded and the
 // main CRC is not checked (only the confirmation CRC).
 Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bool header_only);
+
+// Same checks as decode_record, without copying: an event record fills `out` with views into
+// `bytes` and returns true; a valid commit record returns false and leaves `out` unchanged.
+Result<bool> decode_event_view(std::span<const uint8_t> bytes, uint64_t offset, bool header_only,
+                               EventView& out);
 
 // Reads the u32 length field of a record prefix (no validation).
 uint32_t peek_record_length(std::span<const uint8_t> prefix);

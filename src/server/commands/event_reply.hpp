@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 
+#include "engine/segment/event_view.hpp"
 #include "engine/segment/record.hpp"
 #include "server/resp/reply_writer.hpp"
 
@@ -24,12 +25,42 @@ inline int64_t timestamp_ms(uint64_t timestamp_ns) {
 void write_uuid(resp::ReplyWriter& w, const Uuid& id);
 
 // Upper bound of the bytes write_event produces for `event` (used to size reply buffers).
+std::size_t encoded_event_size(const EventView& event);
 std::size_t encoded_event_size(const EventRecord& event);
 
-// Writes one event map.
+// Writes one event map, encoded straight into the writer's buffer.
+void write_event(resp::ReplyWriter& w, const EventView& event);
 void write_event(resp::ReplyWriter& w, const EventRecord& event);
 
 // Writes the ESCAN / EPSCAN reply: a map {has_more: boolean, events: [event maps]}.
 void write_event_batch(resp::ReplyWriter& w, bool has_more, std::span<const EventRecord> events);
+
+// Writes the same reply as write_event_batch while the events are read, without holding them:
+// each add() encodes one event into the writer's buffer at once (from views into the reader's
+// buffer, so an event's body is copied once, from the segment read window into the reply). The
+// header (has_more, the events' count) comes first in the reply but is known last: room for it
+// is left at construction, sized for `max_events`, and finish() writes it there (moving the
+// events only if the actual count has fewer digits than `max_events`). abandon() removes
+// everything written since construction (to reply with an error instead).
+class EventBatchWriter {
+ public:
+  EventBatchWriter(resp::ReplyWriter& w, uint64_t max_events);
+  EventBatchWriter(const EventBatchWriter&) = delete;
+  EventBatchWriter& operator=(const EventBatchWriter&) = delete;
+
+  void add(const EventView& event);
+  // Capacity hint: about `events` more events of the size of the last one added.
+  void expect(uint64_t events);
+  uint64_t size() const { return count_; }
+  void finish(bool has_more);
+  void abandon();
+
+ private:
+  resp::ReplyWriter& w_;
+  std::size_t base_;  // buffer size at construction: the reply's header starts here
+  std::size_t gap_;   // bytes left for the header
+  std::size_t last_size_ = 0;
+  uint64_t count_ = 0;
+};
 
 }  // namespace sierra::server

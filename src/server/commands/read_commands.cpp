@@ -18,7 +18,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 #include "server/commands/arguments.hpp"
 #include "server/commands/data_commands.hpp"
@@ -27,9 +26,6 @@
 namespace sierra::server {
 
 namespace {
-
-// Events a scan reserves room for up front (pages are usually ≤ 1000 events).
-constexpr uint64_t kReservedEvents = 1024;
 
 void invalid(const ReplyPtr& reply, const ArgError& e) {
   reply_error(reply, "INVALIDARG", e.message);
@@ -157,34 +153,39 @@ void cmd_escan(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
   run_read(ctx, [db = ctx.db, stats = &ctx.stats, reply, pid, stream_id = std::string(*stream),
                  start = *start, end = *end, count = opts->count] {
     if (!check_owned(*db, pid, reply)) return;
-    std::vector<EventRecord> events;
-    events.reserve(static_cast<std::size_t>(std::min<uint64_t>(count, kReservedEvents)));
+    // Events are encoded into the reply as they are read (views into the iterator's window).
+    auto w = reply->writer();
+    EventBatchWriter batch(w, count);
+    auto fail = [&](const Error& e) {
+      batch.abandon();
+      read_error(reply, e);
+    };
     bool has_more = false;
     if (end && start > *end) {
       // Nothing in range: only has_more needs an answer (any event at or after start).
       auto version = db->get_stream_version(pid, stream_id);
-      if (!version) return read_error(reply, version.error());
+      if (!version) return fail(version.error());
       has_more = *version && (*version)->version >= start;
     } else {
       auto it = db->read_stream(pid, stream_id, start, /*reverse=*/false);
-      if (!it) return read_error(reply, it.error());
+      if (!it) return fail(it.error());
       while (true) {
-        const bool lookahead = events.size() >= count;
-        auto next = it->next(/*header_only=*/lookahead);
-        if (!next) return read_error(reply, next.error());
-        if (!*next) break;
-        EventRecord& e = **next;
+        const bool lookahead = batch.size() >= count;
+        auto next = it->next_view(/*header_only=*/lookahead);
+        if (!next) return fail(next.error());
+        if (*next == nullptr) break;
+        const EventView& e = **next;
         if (e.stream_version < start) continue;  // defensive: the iterator starts at `start`
         if (lookahead || (end && e.stream_version > *end)) {
           has_more = true;
           break;
         }
-        events.push_back(std::move(e));
+        batch.add(e);
+        if (batch.size() == 1) batch.expect(std::min<uint64_t>(count - 1, it->remaining_hint()));
       }
     }
-    stats->events_read.fetch_add(events.size(), std::memory_order_relaxed);
-    auto w = reply->writer();
-    write_event_batch(w, has_more, events);
+    stats->events_read.fetch_add(batch.size(), std::memory_order_relaxed);
+    batch.finish(has_more);
     reply->finish();
   });
 }
@@ -235,31 +236,39 @@ void cmd_epscan(ServerContext& ctx, Session& /*session*/, Args args, const Reply
     if (!check_owned(*db, pid, reply)) return;
     auto latest = db->get_partition_sequence(pid);
     if (!latest) return read_error(reply, latest.error());
-    std::vector<EventRecord> events;
-    events.reserve(static_cast<std::size_t>(std::min<uint64_t>(count, kReservedEvents)));
+    // Events are encoded into the reply as they are read (views into the iterator's window).
+    auto w = reply->writer();
+    EventBatchWriter batch(w, count);
     bool has_more = false;
     if (*latest && start <= **latest) {
       const uint64_t last_visible = **latest;
       const uint64_t upper = end ? std::min(*end, last_visible) : last_visible;
+      uint64_t next_seq = start;
       if (start <= upper && count > 0) {
         auto it = db->read_partition(pid, start);
-        if (!it) return read_error(reply, it.error());
-        while (events.size() < count) {
-          auto next = it->next();
-          if (!next) return read_error(reply, next.error());
-          if (!*next) break;
-          EventRecord& e = **next;
+        if (!it) {
+          batch.abandon();
+          return read_error(reply, it.error());
+        }
+        while (batch.size() < count) {
+          auto next = it->next_view();
+          if (!next) {
+            batch.abandon();
+            return read_error(reply, next.error());
+          }
+          if (*next == nullptr) break;
+          const EventView& e = **next;
           if (e.partition_sequence < start) continue;  // defensive
           if (e.partition_sequence > upper) break;
-          events.push_back(std::move(e));
+          batch.add(e);
+          next_seq = e.partition_sequence + 1;
+          if (batch.size() == 1) batch.expect(std::min<uint64_t>(count - 1, it->remaining_hint()));
         }
       }
-      const uint64_t next_seq = events.empty() ? start : events.back().partition_sequence + 1;
       has_more = next_seq <= last_visible;
     }
-    stats->events_read.fetch_add(events.size(), std::memory_order_relaxed);
-    auto w = reply->writer();
-    write_event_batch(w, has_more, events);
+    stats->events_read.fetch_add(batch.size(), std::memory_order_relaxed);
+    batch.finish(has_more);
     reply->finish();
   });
 }
