@@ -394,6 +394,21 @@ TEST_F(DatabaseBatchValidation, InterleavedStreams) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, Errc::WrongExpectedVersion);
   EXPECT_EQ((*db_->get_stream_version(k_.pid, "A"))->version, 14u);
+  // Also when it would have created a stream: the new stream stays empty, and the next
+  // transaction creates it at version 0 (the writer caches "no event yet" without making it so).
+  for (int i = 0; i < 2; ++i) {
+    auto failed = append_many(*db_, {k_.ev("D", EV::empty()), k_.ev("D", EV::exact(0)),
+                                     k_.ev("A", EV::exact(3))});
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(failed.error().code, Errc::WrongExpectedVersion);
+    EXPECT_FALSE(db_->get_stream_version(k_.pid, "D")->has_value());
+  }
+  auto d = batch("D", {EV::empty(), EV::exact(0)});
+  ASSERT_TRUE(d) << d.error().to_string();
+  EXPECT_EQ(*d, (std::vector<uint64_t>{0, 1}));
+  auto d2 = batch("D", {EV::exact(1)});
+  ASSERT_TRUE(d2) << d2.error().to_string();
+  EXPECT_EQ(*d2, std::vector<uint64_t>{2});
 }
 
 // Iterators with small segments forcing many rollovers: 1 bucket, 1 writer.

@@ -182,32 +182,29 @@ uint64_t Bucket::next_sequence(PartitionId pid) {
   return it == next_seq_.end() ? 0 : it->second;
 }
 
-Result<std::optional<Bucket::StreamState>> Bucket::lookup_stream(PartitionId pid,
-                                                                 const std::string& sid) {
-  if (auto it = streams_.find(StreamKeyRef{pid, sid}); it != streams_.end()) return it->second;
-  StreamKey key{pid, sid};
+Result<Bucket::StreamState*> Bucket::lookup_stream(PartitionId pid, const std::string& sid) {
+  if (auto it = streams_.find(StreamKeyRef{pid, sid}); it != streams_.end()) return &it->second;
+  StreamState st;  // no event yet, unless an index knows the stream
   // The writer thread is the only mutator of live_, so it may read it without the lock.
   if (const StreamEntry* e = live_->streams.get(pid, sid)) {
-    StreamState st{e->partition_key, e->version_max};
-    streams_.emplace(std::move(key), st);
-    return st;
-  }
-  // closed_ is swapped by the background index job (replace_closed): take a snapshot.
-  std::shared_ptr<const ClosedList> closed;
-  {
-    std::shared_lock lock(mu_);
-    closed = closed_;
-  }
-  for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
-    auto s = on_closed(*it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
-    if (!s) return std::unexpected(s.error());
-    if (*s) {
-      StreamState st{(*s)->partition_key, (*s)->version_max};
-      streams_.emplace(std::move(key), st);
-      return st;
+    st = StreamState{e->partition_key, e->version_max, true};
+  } else {
+    // closed_ is swapped by the background index job (replace_closed): take a snapshot.
+    std::shared_ptr<const ClosedList> closed;
+    {
+      std::shared_lock lock(mu_);
+      closed = closed_;
+    }
+    for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
+      auto s = on_closed(*it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
+      if (!s) return std::unexpected(s.error());
+      if (*s) {
+        st = StreamState{(*s)->partition_key, (*s)->version_max, true};
+        break;
+      }
     }
   }
-  return std::optional<StreamState>{};
+  return &streams_.emplace(StreamKey{pid, sid}, st).first->second;
 }
 
 void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallback done) {
@@ -237,29 +234,38 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
                                  " for partition " + std::to_string(pid)));
     }
 
-    // Stream versions, with the in-transaction rules of STORAGE §6.5.1 (corrected).
+    // Stream versions, with the in-transaction rules of STORAGE §6.5.1 (corrected). Nothing
+    // is changed until the whole transaction is accepted: a stream seen earlier in this
+    // transaction continues from the version given to its last event so far (tx_streams_ holds
+    // that event's index), not from the cache.
     std::vector<uint64_t> versions(n);
-    std::vector<std::pair<std::string_view, uint64_t>> in_tx;  // stream -> version just given
+    tx_states_.clear();
+    tx_streams_.clear();
     for (size_t i = 0; i < n; ++i) {
       const NewEvent& e = events[i];
       CurrentVersion cur;
-      auto found = std::find_if(in_tx.begin(), in_tx.end(),
+      auto found = std::find_if(tx_streams_.begin(), tx_streams_.end(),
                                 [&](const auto& p) { return p.first == e.stream_id; });
-      if (found != in_tx.end()) {
-        cur = CurrentVersion::current(found->second);
+      StreamState* st = nullptr;
+      if (found != tx_streams_.end()) {
+        st = tx_states_[found->second];
+        cur = CurrentVersion::current(versions[found->second]);
+        found->second = i;
       } else {
-        auto st = lookup_stream(pid, e.stream_id);
-        if (!st) return fail(std::unexpected(st.error()));
-        if (*st) {
-          if ((*st)->partition_key != e.partition_key) {
+        auto looked = lookup_stream(pid, e.stream_id);
+        if (!looked) return fail(std::unexpected(looked.error()));
+        st = *looked;
+        if (st->exists) {
+          if (st->partition_key != e.partition_key) {
             return fail(make_error(Errc::PartitionKeyMismatch,
                                    "partition key must be the same for all events in a stream: "
                                    "expected " +
-                                       (*st)->partition_key.to_string() + ", got " +
+                                       st->partition_key.to_string() + ", got " +
                                        e.partition_key.to_string()));
           }
-          cur = CurrentVersion::current((*st)->version);
+          cur = CurrentVersion::current(st->version);
         }
+        tx_streams_.emplace_back(e.stream_id, i);
       }
       if (!cur.satisfies(e.expected_version)) {
         return fail(make_error(Errc::WrongExpectedVersion,
@@ -268,11 +274,7 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
                                    e.partition_key.to_string() + " and stream id " + e.stream_id));
       }
       versions[i] = cur.next();
-      if (found != in_tx.end()) {
-        found->second = versions[i];
-      } else {
-        in_tx.emplace_back(e.stream_id, versions[i]);
-      }
+      tx_states_.push_back(st);
     }
 
     to_write_.clear();
@@ -321,22 +323,17 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
     for (uint32_t rel : rel_offsets_) result.offsets.push_back(start + rel);
     result.first_partition_sequence = next;
     result.last_partition_sequence = next + n - 1;
-    result.stream_versions = versions;
     result.log_position = next_log_position_;
 
     ++next_log_position_;
     next_seq_[pid] = next + n;
     for (size_t i = 0; i < n; ++i) {
       const NewEvent& e = events[i];
-      const StreamState state{e.partition_key, versions[i]};
-      if (auto it = streams_.find(StreamKeyRef{pid, e.stream_id}); it != streams_.end()) {
-        it->second = state;
-      } else {
-        streams_.emplace(StreamKey{pid, e.stream_id}, state);
-      }
+      *tx_states_[i] = StreamState{e.partition_key, versions[i], true};  // in order: last wins
       pending_.push_back(PendingEvent{e.event_id, pid, next + i, e.stream_id, e.partition_key,
                                       versions[i], result.offsets[i]});
     }
+    result.stream_versions = std::move(versions);
     staged_events_ += n;
     staged_.push_back(Staged{std::move(done), std::move(result)});
     return;

@@ -98,9 +98,13 @@ class Bucket {
   }
 
  private:
+  // What the writer knows of a stream: its latest version (tentative: includes staged
+  // transactions), or that it has no event yet (cached too, so that a new stream is looked up
+  // in the indexes once, not on every append).
   struct StreamState {
     Uuid partition_key;
-    uint64_t version = 0;  // latest version (tentative: includes staged)
+    uint64_t version = 0;
+    bool exists = false;
   };
   struct PendingEvent {
     Uuid event_id;
@@ -118,7 +122,9 @@ class Bucket {
 
   Status recover();
   Status rollover();
-  Result<std::optional<StreamState>> lookup_stream(PartitionId pid, const std::string& sid);
+  // The cache entry of a stream, filled from the indexes on a miss. The pointer stays valid
+  // until streams_ is cleared (node-based map).
+  Result<StreamState*> lookup_stream(PartitionId pid, const std::string& sid);
   uint64_t next_sequence(PartitionId pid);
   void reset_tentative_state();
   Status reopen_writer();
@@ -149,6 +155,10 @@ class Bucket {
   std::vector<std::pair<PartitionId, uint64_t>> carried_changes_;  // from mid-batch commits
   std::vector<uint8_t> encode_buf_;
   std::vector<EventToWrite> to_write_;
+  // Per-transaction scratch of stage_append: the cache entry of each event's stream, and each
+  // stream of the transaction with the index of its last event so far.
+  std::vector<StreamState*> tx_states_;
+  std::vector<std::pair<std::string_view, size_t>> tx_streams_;
   std::vector<uint32_t> rel_offsets_;
 };
 
