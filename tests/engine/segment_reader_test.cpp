@@ -467,7 +467,9 @@ TEST(SegmentReader, LargeRecordsAndHeaderOnly) {
   std::vector<uint8_t> body;
   std::vector<uint64_t> offsets;
   for (size_t i = 0; i < 6; ++i) {
-    std::string payload(i % 2 == 0 ? (1u << 20) + i * 1000 : 10 + i, static_cast<char>('a' + i));
+    // Above the kept scratch size (1 MiB), tiny, and between the first read (2 KiB) and 1 MiB.
+    const size_t size = i % 3 == 0 ? (1u << 20) + i * 1000 : i % 3 == 1 ? 10 + i : 1900 + i * 100;
+    std::string payload(size, static_cast<char>('a' + i));
     events.push_back(make_event(i, payload));
     offsets.push_back(sf::kHeaderSize + body.size());
     auto b = encode(make_tx(i + 1, 1), {events.back()});

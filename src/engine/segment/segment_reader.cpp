@@ -16,6 +16,9 @@ constexpr size_t kWindowSize = 64 * 1024;
 constexpr size_t kWindowAlign = 4096;
 // Largest prefix read to learn a record's length and fixed fields.
 constexpr size_t kPrefixSize = sf::kEventFixedSize;
+// A whole-record read starts with this many bytes (bounded by the visible end): most events fit,
+// so one pread serves them instead of a prefix read followed by a body read.
+constexpr size_t kFirstReadSize = 2048;
 // Scratch buffers above this size are not kept between reads.
 constexpr size_t kMaxKeptScratch = 1024 * 1024;
 
@@ -96,25 +99,38 @@ Result<Record> SegmentReader::read_record(uint64_t offset, bool header_only) con
   if (offset >= end || end - offset < sf::kMinRecordSize) {
     return make_error(Errc::CorruptRecord, "record header past visible end", offset);
   }
-  std::array<uint8_t, kPrefixSize> prefix;
-  const size_t prefix_len = static_cast<size_t>(std::min<uint64_t>(kPrefixSize, end - offset));
-  if (auto st = file_.pread_exact(prefix.data(), prefix_len, offset); !st) {
+  if (header_only) {
+    std::array<uint8_t, kPrefixSize> prefix;
+    const size_t prefix_len = static_cast<size_t>(std::min<uint64_t>(kPrefixSize, end - offset));
+    if (auto st = file_.pread_exact(prefix.data(), prefix_len, offset); !st) {
+      return std::unexpected(std::move(st.error()));
+    }
+    const uint32_t len = sf::peek_record_length(prefix);
+    if (auto st = check_length(len, offset, end); !st) {
+      return std::unexpected(std::move(st.error()));
+    }
+    return sf::decode_record(
+        std::span<const uint8_t>(prefix.data(), std::min<size_t>(len, prefix_len)), offset, true);
+  }
+  // The whole record: read a first block that holds most records entirely; read the rest only
+  // if the length found in it asks for more.
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < kFirstReadSize) scratch.resize(kFirstReadSize);
+  const size_t first_len = static_cast<size_t>(std::min<uint64_t>(kFirstReadSize, end - offset));
+  if (auto st = file_.pread_exact(scratch.data(), first_len, offset); !st) {
     return std::unexpected(std::move(st.error()));
   }
-  const uint32_t len = sf::peek_record_length(prefix);
+  const uint32_t len = sf::peek_record_length(std::span<const uint8_t>(scratch.data(), first_len));
   if (auto st = check_length(len, offset, end); !st) return std::unexpected(std::move(st.error()));
-  if (header_only || len <= prefix_len) {
-    return sf::decode_record(
-        std::span<const uint8_t>(prefix.data(), std::min<size_t>(len, prefix_len)), offset,
-        header_only);
+  if (len <= first_len) {
+    return sf::decode_record(std::span<const uint8_t>(scratch.data(), len), offset, false);
   }
-  // The whole record: len is bounded by the visible end, so this allocation is sane.
-  thread_local std::vector<uint8_t> scratch;
+  // len is bounded by the visible end, so this allocation is sane.
   std::vector<uint8_t> big;
   std::vector<uint8_t>& buf = len > kMaxKeptScratch ? big : scratch;
+  if (&buf == &big) buf.assign(scratch.begin(), scratch.begin() + first_len);
   if (buf.size() < len) buf.resize(len);
-  std::memcpy(buf.data(), prefix.data(), prefix_len);
-  if (auto st = file_.pread_exact(buf.data() + prefix_len, len - prefix_len, offset + prefix_len);
+  if (auto st = file_.pread_exact(buf.data() + first_len, len - first_len, offset + first_len);
       !st) {
     return std::unexpected(std::move(st.error()));
   }
