@@ -48,9 +48,9 @@ void write_file(const fs::path& p, std::span<const uint8_t> bytes) {
   ASSERT_TRUE(f->pwrite_all(bytes.data(), bytes.size(), 0));
 }
 
-// Every committed transaction of the segment, by iteration.
-std::vector<CommittedTransaction> all_transactions(const fs::path& path, BucketId b, SegmentId s) {
-  auto r = SegmentReader::open(path, b, s);
+// Every committed transaction `r` can see, by iteration.
+std::vector<CommittedTransaction> all_transactions(
+    const Result<std::shared_ptr<SegmentReader>>& r) {
   EXPECT_TRUE(r) << r.error().to_string();
   std::vector<CommittedTransaction> out;
   if (!r) return out;
@@ -64,21 +64,16 @@ std::vector<CommittedTransaction> all_transactions(const fs::path& path, BucketI
   return out;
 }
 
-// The same, for a segment still being written: only up to the writer's flushed end (past it
-// the file holds preallocated zeros).
+// ... of a closed segment file (read to its end).
+std::vector<CommittedTransaction> all_transactions(const fs::path& path, BucketId b, SegmentId s) {
+  return all_transactions(SegmentReader::open(path, b, s));
+}
+
+// ... of a segment still being written: only up to the writer's flushed end (past it the file
+// holds preallocated zeros).
 std::vector<CommittedTransaction> all_transactions(const SegmentWriter& w) {
-  auto r = SegmentReader::open(w.path(), w.bucket(), w.segment(), w.flushed_offset_handle());
-  EXPECT_TRUE(r) << r.error().to_string();
-  std::vector<CommittedTransaction> out;
-  if (!r) return out;
-  auto it = (*r)->iter();
-  for (;;) {
-    auto tx = it.next_transaction();
-    EXPECT_TRUE(tx) << tx.error().to_string();
-    if (!tx || !*tx) break;
-    out.push_back(std::move(**tx));
-  }
-  return out;
+  return all_transactions(
+      SegmentReader::open(w.path(), w.bucket(), w.segment(), w.flushed_offset_handle()));
 }
 
 TEST(SegmentWriter, CreateAppendFlushReadBack) {
