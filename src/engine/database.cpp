@@ -199,9 +199,9 @@ class DatabaseImpl {
     return b < by_id.size() ? by_id[b] : nullptr;
   }
 
-  Result<PartitionIterator> read_partition(PartitionId pid, uint64_t from) const;
+  Result<PartitionIterator> read_partition(PartitionId pid, uint64_t from, uint64_t limit) const;
   Result<StreamIterator> read_stream(PartitionId pid, std::string_view sid, uint64_t from,
-                                     bool reverse) const;
+                                     bool reverse, uint64_t limit) const;
   Result<std::optional<std::pair<std::shared_ptr<SegmentReader>, uint64_t>>> locate_event(
       PartitionId pid, const Uuid& id) const;
 };
@@ -226,13 +226,14 @@ class PartitionIteratorImpl {
  public:
   PartitionId pid;
   uint64_t from;
-  uint64_t end;  // watermark at creation (exclusive)
+  uint64_t end;                 // watermark at creation (exclusive)
+  uint64_t limit = UINT64_MAX;  // events left to return
   SourceList list;
   bool failed = false;
 
   // nullptr at the end; the view is valid until the next call.
   Result<const EventView*> next(bool header_only) {
-    if (failed) return nullptr;
+    if (failed || limit == 0) return nullptr;
     while (list.src < list.sources.size()) {
       auto& s = list.sources[list.src];
       if (!s.loaded) {
@@ -257,6 +258,7 @@ class PartitionIteratorImpl {
                                 std::to_string(pid),
                             so.offset, 0});
         }
+        --limit;
         return *ev;
       }
       ++list.src;
@@ -272,7 +274,7 @@ class PartitionIteratorImpl {
     auto it =
         std::lower_bound(s.offsets.begin() + static_cast<std::ptrdiff_t>(list.pos), s.offsets.end(),
                          end, [](const SeqOffset& a, uint64_t v) { return a.sequence < v; });
-    return static_cast<uint64_t>(it - s.offsets.begin()) - list.pos;
+    return std::min(limit, static_cast<uint64_t>(it - s.offsets.begin()) - list.pos);
   }
 
   Result<const EventView*> fail(Error e) {
@@ -287,14 +289,15 @@ class StreamIteratorImpl {
   std::string sid;
   uint64_t from;
   bool reverse;
-  SourceList list;  // in iteration order (reversed for reverse iteration)
+  uint64_t limit = UINT64_MAX;  // events left to return
+  SourceList list;              // in iteration order (reversed for reverse iteration)
   bool failed = false;
   bool have_last = false;
   uint64_t last_version = 0;
 
   // nullptr at the end; the view is valid until the next call.
   Result<const EventView*> next(bool header_only) {
-    if (failed) return nullptr;
+    if (failed || limit == 0) return nullptr;
     while (list.src < list.sources.size()) {
       auto& s = list.sources[list.src];
       if (!s.loaded) {
@@ -316,6 +319,7 @@ class StreamIteratorImpl {
                                 std::to_string(so.sequence) + " of stream " + sid,
                             so.offset, 0});
         }
+        --limit;
         return *ev;
       }
       ++list.src;
@@ -327,7 +331,7 @@ class StreamIteratorImpl {
   uint64_t remaining_hint() const {
     if (failed || list.src >= list.sources.size()) return 0;
     const auto& s = list.sources[list.src];
-    return s.loaded ? s.offsets.size() - list.pos : 0;
+    return s.loaded ? std::min<uint64_t>(limit, s.offsets.size() - list.pos) : 0;
   }
 
   // Filters a segment's (version, offset) list to the requested range and direction.
@@ -391,11 +395,13 @@ uint64_t StreamIterator::remaining_hint() const {
   return impl_->remaining_hint();
 }
 
-Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t from) const {
+Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t from,
+                                                       uint64_t limit) const {
   auto impl = std::make_unique<PartitionIteratorImpl>();
   impl->pid = pid;
   impl->from = from;
   impl->end = 0;
+  impl->limit = limit;
   Bucket* b = bucket_for(pid);
   impl->list.bucket = b;
   if (b) {
@@ -413,7 +419,9 @@ Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t
       if (e) {
         auto it = std::lower_bound(e->offsets.begin(), e->offsets.end(), from,
                                    [](const SeqOffset& a, uint64_t x) { return a.sequence < x; });
-        live_src.offsets.assign(it, e->offsets.end());
+        // At most `limit` entries: the rest would never be read.
+        const auto n = std::min<uint64_t>(limit, static_cast<uint64_t>(e->offsets.end() - it));
+        live_src.offsets.assign(it, it + static_cast<std::ptrdiff_t>(n));
         impl->end = e->sequence_max + 1;
       }
       impl->list.sources.push_back(std::move(live_src));
@@ -428,12 +436,14 @@ Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t
 }
 
 Result<StreamIterator> DatabaseImpl::read_stream(PartitionId pid, std::string_view sid,
-                                                 uint64_t from, bool reverse) const {
+                                                 uint64_t from, bool reverse,
+                                                 uint64_t limit) const {
   auto impl = std::make_unique<StreamIteratorImpl>();
   impl->pid = pid;
   impl->sid = std::string(sid);
   impl->from = from;
   impl->reverse = reverse;
+  impl->limit = limit;
   Bucket* b = bucket_for(pid);
   impl->list.bucket = b;
   if (b) {
@@ -445,7 +455,22 @@ Result<StreamIterator> DatabaseImpl::read_stream(PartitionId pid, std::string_vi
         for (const auto& seg : *v.closed) sources.push_back({seg->reader(), seg, {}, false});
       }
       SourceList::Source live_src{v.live_reader, nullptr, {}, true};
-      if (e) live_src.offsets = e->offsets;
+      if (e) {
+        // Only the entries the iterator can return (prepare() filters the same range again):
+        // from `from` on (forward) or up to it (reverse), at most `limit` of them.
+        const auto& all = e->offsets;
+        if (!reverse) {
+          auto it = std::lower_bound(all.begin(), all.end(), from,
+                                     [](const SeqOffset& a, uint64_t x) { return a.sequence < x; });
+          const auto n = std::min<uint64_t>(limit, static_cast<uint64_t>(all.end() - it));
+          live_src.offsets.assign(it, it + static_cast<std::ptrdiff_t>(n));
+        } else {
+          auto it = std::upper_bound(all.begin(), all.end(), from,
+                                     [](uint64_t x, const SeqOffset& a) { return x < a.sequence; });
+          const auto n = std::min<uint64_t>(limit, static_cast<uint64_t>(it - all.begin()));
+          live_src.offsets.assign(it - static_cast<std::ptrdiff_t>(n), it);
+        }
+      }
       sources.push_back(std::move(live_src));
     });
     if (reverse) std::reverse(sources.begin(), sources.end());
@@ -634,8 +659,9 @@ Result<std::optional<CommittedTransaction>> Database::read_transaction(Partition
   return tx;
 }
 
-Result<PartitionIterator> Database::read_partition(PartitionId pid, uint64_t from) const {
-  return impl_->read_partition(pid, from);
+Result<PartitionIterator> Database::read_partition(PartitionId pid, uint64_t from,
+                                                   uint64_t limit) const {
+  return impl_->read_partition(pid, from, limit);
 }
 
 Result<std::optional<uint64_t>> Database::get_partition_sequence(PartitionId pid) const {
@@ -647,8 +673,8 @@ Result<std::optional<uint64_t>> Database::get_partition_sequence(PartitionId pid
 }
 
 Result<StreamIterator> Database::read_stream(PartitionId pid, std::string_view sid, uint64_t from,
-                                             bool reverse) const {
-  return impl_->read_stream(pid, sid, from, reverse);
+                                             bool reverse, uint64_t limit) const {
+  return impl_->read_stream(pid, sid, from, reverse, limit);
 }
 
 Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionId pid,

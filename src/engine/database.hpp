@@ -158,11 +158,15 @@ class Database {
   Result<std::optional<CommittedTransaction>> read_transaction(PartitionId partition_id,
                                                                const Uuid& event_id,
                                                                bool header_only = false) const;
-  Result<PartitionIterator> read_partition(PartitionId partition_id, uint64_t from_sequence) const;
+  // `limit`: the iterator ends after that many events (a page's size: it bounds what is copied
+  // from the live segment's index, which otherwise grows with the partition or stream).
+  Result<PartitionIterator> read_partition(PartitionId partition_id, uint64_t from_sequence,
+                                           uint64_t limit = UINT64_MAX) const;
   // Latest (highest visible) sequence of a partition; nullopt if it has no event.
   Result<std::optional<uint64_t>> get_partition_sequence(PartitionId partition_id) const;
   Result<StreamIterator> read_stream(PartitionId partition_id, std::string_view stream_id,
-                                     uint64_t from_version, bool reverse = false) const;
+                                     uint64_t from_version, bool reverse = false,
+                                     uint64_t limit = UINT64_MAX) const;
   Result<std::optional<StreamVersionInfo>> get_stream_version(PartitionId partition_id,
                                                               std::string_view stream_id) const;
 

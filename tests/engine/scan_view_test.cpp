@@ -244,5 +244,53 @@ TEST_F(ScanViews, DamagedRecordIsAnErrorNotAView) {
   }
 }
 
+// `limit` ends an iteration after that many events, wherever they come from (closed segments,
+// the live one, both), forward, reverse and by partition; without it nothing changes.
+TEST_F(ScanViews, LimitEndsTheIteration) {
+  fill("s", "o", 600);  // several closed segments and a live one
+  auto versions_of = [&](auto it) {
+    std::vector<uint64_t> out;
+    while (true) {
+      auto v = it.next_view();
+      EXPECT_TRUE(v) << v.error().to_string();
+      if (!v || *v == nullptr) break;
+      out.push_back((*v)->stream_version);
+    }
+    return out;
+  };
+  auto sequences_of = [&](auto it) {
+    std::vector<uint64_t> out;
+    while (true) {
+      auto v = it.next_view();
+      EXPECT_TRUE(v) << v.error().to_string();
+      if (!v || *v == nullptr) break;
+      out.push_back((*v)->partition_sequence);
+    }
+    return out;
+  };
+  for (uint64_t from : std::vector<uint64_t>{0, 1, 290, 580, 599, 600, 1000}) {
+    for (uint64_t limit : std::vector<uint64_t>{0, 1, 2, 19, 20, 21, 150, 1000, UINT64_MAX}) {
+      SCOPED_TRACE("from " + std::to_string(from) + " limit " + std::to_string(limit));
+      auto fwd = db_->read_stream(pid_, "s", from, false, limit);
+      ASSERT_TRUE(fwd);
+      const uint64_t lo = std::min<uint64_t>(from, 600);
+      EXPECT_EQ(versions_of(std::move(*fwd)), iota_vec(lo, lo + std::min(limit, 600 - lo)));
+
+      auto rev = db_->read_stream(pid_, "s", from, true, limit);
+      ASSERT_TRUE(rev);
+      std::vector<uint64_t> want_rev;
+      for (uint64_t v = std::min<uint64_t>(from, 599) + 1; v-- > 0 && want_rev.size() < limit;) {
+        want_rev.push_back(v);
+      }
+      EXPECT_EQ(versions_of(std::move(*rev)), want_rev);
+
+      auto part = db_->read_partition(pid_, from, limit);
+      ASSERT_TRUE(part);
+      const uint64_t plo = std::min<uint64_t>(from, 720);
+      EXPECT_EQ(sequences_of(std::move(*part)), iota_vec(plo, plo + std::min(limit, 720 - plo)));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sierra

@@ -167,7 +167,8 @@ void cmd_escan(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
       if (!version) return fail(version.error());
       has_more = *version && (*version)->version >= start;
     } else {
-      auto it = db->read_stream(pid, stream_id, start, /*reverse=*/false);
+      // COUNT events and one more to look ahead for has_more.
+      auto it = db->read_stream(pid, stream_id, start, /*reverse=*/false, count + 1);
       if (!it) return fail(it.error());
       while (true) {
         const bool lookahead = batch.size() >= count;
@@ -245,7 +246,7 @@ void cmd_epscan(ServerContext& ctx, Session& /*session*/, Args args, const Reply
       const uint64_t upper = end ? std::min(*end, last_visible) : last_visible;
       uint64_t next_seq = start;
       if (start <= upper && count > 0) {
-        auto it = db->read_partition(pid, start);
+        auto it = db->read_partition(pid, start, count);
         if (!it) {
           batch.abandon();
           return read_error(reply, it.error());
