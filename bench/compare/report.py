@@ -6,6 +6,7 @@ import argparse
 import datetime
 import glob
 import json
+import math
 import os
 import re
 import statistics
@@ -52,6 +53,12 @@ WORKLOADS = [
     }, [("redis-aof", 1.0)]),
 ]
 APPEND_KEYS = {"append50", "half50", "append50p16", "exact16"}
+
+
+def mean_or_nan(vals):
+    """Mean of the values that are not NaN (NaN if none is)."""
+    ok = [v for v in vals if not math.isnan(v)]
+    return statistics.mean(ok) if ok else float("nan")
 
 
 def pct(sorted_vals, p):
@@ -133,7 +140,11 @@ def load(runs, warmup, duration):
             continue
         r.update(meta)
         cores = meta["cpu_s"] / meta["window_s"] if meta["window_s"] > 0 else 0
-        r["cpu_ms_per_1k"] = cores / r["ops"] * 1e6 if r["ops"] > 0 else float("nan")
+        # A negative CPU delta means a process exited between the two samples without being
+        # reaped yet (PostgreSQL backends): its time is in neither sample, so the round has no
+        # valid CPU figure.
+        valid = r["ops"] > 0 and meta["cpu_s"] >= 0
+        r["cpu_ms_per_1k"] = cores / r["ops"] * 1e6 if valid else float("nan")
         r["cores"] = cores
         res.setdefault(meta["key"], {}).setdefault(meta["sys"], []).append(r)
     return res
@@ -157,7 +168,7 @@ def agg(rs):
         "p99": statistics.mean(r["p99"] for r in rs),
         "p999": statistics.mean(r["p999"] for r in rs),
         "errors": sum(r["errors"] for r in rs),
-        "cpu": statistics.mean(r["cpu_ms_per_1k"] for r in rs),
+        "cpu": mean_or_nan([r["cpu_ms_per_1k"] for r in rs]),
         "cores": statistics.mean(r["cores"] for r in rs),
         "mem_mib": max(r["mem_kb"] for r in rs) / 1024,
         "samples": sorted({s for r in rs for s in r["samples"]})[:3],
@@ -227,7 +238,7 @@ def build_md(res, a):
                     ratio = f"**{x:.2f}×** (≥ {goal:g}×: {ok})"
                     summary.append((title, SYSTEMS[sys_], x, goal))
             err = f", {s['errors']} errors" if s["errors"] else ""
-            cpu = f"{s['cpu']:.2f}"
+            cpu = "n/a" if math.isnan(s["cpu"]) else f"{s['cpu']:.2f}"
             runs = " / ".join(fmt_int(v) for v in s["runs"])
             lines.append(
                 f"| {title if sys_ == 'sierradb' else ''} | {SYSTEMS[sys_]} | `{cmds.get(sys_, '')}` "

@@ -20,7 +20,9 @@ struct TransactionHeader {
   Uuid transaction_id;        // single-event flag in bit 7 of byte 8
 };
 
-struct EventRecord {
+// The fixed-size fields of an event record: everything but its four variable-length fields.
+// Shared by the owned form (EventRecord) and the borrowed one (EventView).
+struct EventFields {
   uint64_t offset = 0;  // start of the record in its segment
   uint32_t length = 0;  // total encoded length of the record
   TransactionHeader tx;
@@ -33,12 +35,15 @@ struct EventRecord {
   uint64_t stream_version = 0;
   // First record of the first transaction of a write batch (segment_format::kBatchStartFlag).
   bool batch_start = false;
+  uint64_t end_offset() const { return offset + length; }
+};
+
+struct EventRecord : EventFields {
   // Empty when read header-only.
   std::string stream_id;
   std::string event_name;
   std::string metadata;  // arbitrary bytes
   std::string payload;   // arbitrary bytes
-  uint64_t end_offset() const { return offset + length; }
 };
 
 struct CommitRecord {
