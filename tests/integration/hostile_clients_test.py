@@ -325,8 +325,20 @@ class HostileClientsTest(unittest.TestCase):
 
     def wait_clients(self, expected, port=PORT, timeout=10):
         """Waits until INFO connected_clients (which counts the INFO connection) is `expected`."""
-        wait_until(lambda: info_int("connected_clients", port) == expected + 1, timeout,
-                   f"connected_clients to come back to {expected + 1}")
+        start = time.monotonic()
+        last = []
+
+        def settled():
+            last[:] = [info_int("connected_clients", port)]
+            return last[0] == expected + 1
+
+        try:
+            wait_until(settled, timeout, f"connected_clients to come back to {expected + 1}")
+        except AssertionError as e:
+            raise AssertionError(f"{e} (still {last[0]})") from None
+        took = time.monotonic() - start
+        if took > 2:
+            print(f"connected_clients came back after {took:.1f} s", file=sys.stderr)
 
     def scan_reply_bytes(self, count):
         c = Client(timeout=30)
