@@ -397,8 +397,8 @@ TEST_F(DatabaseBatchValidation, InterleavedStreams) {
   // Also when it would have created a stream: the new stream stays empty, and the next
   // transaction creates it at version 0 (the writer caches "no event yet" without making it so).
   for (int i = 0; i < 2; ++i) {
-    auto failed = append_many(*db_, {k_.ev("D", EV::empty()), k_.ev("D", EV::exact(0)),
-                                     k_.ev("A", EV::exact(3))});
+    auto failed = append_many(
+        *db_, {k_.ev("D", EV::empty()), k_.ev("D", EV::exact(0)), k_.ev("A", EV::exact(3))});
     ASSERT_FALSE(failed);
     EXPECT_EQ(failed.error().code, Errc::WrongExpectedVersion);
     EXPECT_FALSE(db_->get_stream_version(k_.pid, "D")->has_value());
