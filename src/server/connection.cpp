@@ -73,6 +73,10 @@ std::function<void()> Connection::track_read(std::function<void()> job) {
       Connection* c;
       ~Returned() { c->read_returned(); }
     } returned{self.get()};
+    // A connection closed in the meantime discards the reply: skip the work. (A client that
+    // queued big scans and went away would otherwise keep the read pool busy for nothing, and
+    // the replies of other connections waiting behind it.)
+    if (self->closed()) return;
     job();
   };
 }
