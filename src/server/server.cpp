@@ -293,6 +293,11 @@ std::expected<std::unique_ptr<Server>, std::string> Server::start(
   config.network.client_port = port;
   impl->address = format_address(addr, port);
 
+  // spdlog's registry is created on first use. Create it here, before any of our threads
+  // exist: otherwise the first log line of a network thread and one of the thread stopping the
+  // server can race to create it (TSan saw this in ServerTest; libspdlog's static-init guard is
+  // not instrumented, so only thread creation orders it for the sanitizer).
+  (void)spdlog::default_logger_raw();
   impl->reads = std::make_unique<ReadPool>(std::max<uint16_t>(config.threads.read, 1));
   config.limits.max_clients = fd_capped_max_clients(config.limits.max_clients);
   impl->ctx.config = std::move(config);
