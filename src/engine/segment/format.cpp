@@ -311,42 +311,46 @@ Status decode_event(std::span<const uint8_t> bytes, uint64_t offset, bool header
 
 }  // namespace
 
-Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bool header_only) {
+namespace {
+
+// Verifies the record and decodes it into `event` or `commit`, by kind; returns the kind.
+Result<uint8_t> decode_either(std::span<const uint8_t> bytes, uint64_t offset, bool header_only,
+                              EventView& event, CommitRecord& commit) {
   auto flags = check_record(bytes, offset, header_only);
   if (!flags) return std::unexpected(std::move(flags.error()));
   const uint8_t kind = bytes[kKindOffset];
   if (kind == kKindCommit) {
     auto c = decode_commit(bytes.data(), offset, *flags);
     if (!c) return std::unexpected(std::move(c.error()));
-    return Record{std::move(*c)};
+    commit = *c;
+    return kind;
   }
   if (kind != kKindEvent) {
     return make_error(Errc::CorruptRecord, "unknown record kind " + std::to_string(kind), offset);
   }
-  EventView v;
-  if (auto st = decode_event(bytes, offset, header_only, *flags, v); !st) {
+  if (auto st = decode_event(bytes, offset, header_only, *flags, event); !st) {
     return std::unexpected(std::move(st.error()));
   }
-  return Record{v.to_record()};
+  return kind;
+}
+
+}  // namespace
+
+Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bool header_only) {
+  EventView event;
+  CommitRecord commit;
+  auto kind = decode_either(bytes, offset, header_only, event, commit);
+  if (!kind) return std::unexpected(std::move(kind.error()));
+  if (*kind == kKindCommit) return Record{commit};
+  return Record{event.to_record()};
 }
 
 Result<bool> decode_event_view(std::span<const uint8_t> bytes, uint64_t offset, bool header_only,
                                EventView& out) {
-  auto flags = check_record(bytes, offset, header_only);
-  if (!flags) return std::unexpected(std::move(flags.error()));
-  const uint8_t kind = bytes[kKindOffset];
-  if (kind == kKindCommit) {
-    auto c = decode_commit(bytes.data(), offset, *flags);
-    if (!c) return std::unexpected(std::move(c.error()));
-    return false;
-  }
-  if (kind != kKindEvent) {
-    return make_error(Errc::CorruptRecord, "unknown record kind " + std::to_string(kind), offset);
-  }
-  if (auto st = decode_event(bytes, offset, header_only, *flags, out); !st) {
-    return std::unexpected(std::move(st.error()));
-  }
-  return true;
+  CommitRecord commit;
+  auto kind = decode_either(bytes, offset, header_only, out, commit);
+  if (!kind) return std::unexpected(std::move(kind.error()));
+  return *kind == kKindEvent;
 }
 
 uint32_t peek_record_length(std::span<const uint8_t> prefix) {

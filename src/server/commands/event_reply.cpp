@@ -234,11 +234,6 @@ std::size_t encoded_event_size(const EventView& e) {
          e.payload.size();
 }
 
-std::size_t encoded_event_size(const EventRecord& e) {
-  return kEventFixedBytes + e.stream_id.size() + e.event_name.size() + e.metadata.size() +
-         e.payload.size();
-}
-
 void write_event(resp::ReplyWriter& w, const EventView& e) {
   std::string& out = w.buffer();
   const std::size_t old = out.size();
@@ -251,14 +246,6 @@ void write_event(resp::ReplyWriter& w, const EventView& e) {
 
 void write_event(resp::ReplyWriter& w, const EventRecord& e) {
   write_event(w, EventView::of(e));
-}
-
-void write_event_batch(resp::ReplyWriter& w, bool has_more, std::span<const EventRecord> events) {
-  std::size_t total = 64;
-  for (const EventRecord& e : events) total += encoded_event_size(e);
-  w.reserve(w.buffer().size() + total);
-  w.raw(batch_header(w.protocol(), has_more, events.size()));
-  for (const EventRecord& e : events) write_event(w, e);
 }
 
 EventBatchWriter::EventBatchWriter(resp::ReplyWriter& w, uint64_t max_events)

@@ -26,16 +26,13 @@ void write_uuid(resp::ReplyWriter& w, const Uuid& id);
 
 // Upper bound of the bytes write_event produces for `event` (used to size reply buffers).
 std::size_t encoded_event_size(const EventView& event);
-std::size_t encoded_event_size(const EventRecord& event);
 
 // Writes one event map, encoded straight into the writer's buffer.
 void write_event(resp::ReplyWriter& w, const EventView& event);
 void write_event(resp::ReplyWriter& w, const EventRecord& event);
 
-// Writes the ESCAN / EPSCAN reply: a map {has_more: boolean, events: [event maps]}.
-void write_event_batch(resp::ReplyWriter& w, bool has_more, std::span<const EventRecord> events);
-
-// Writes the same reply as write_event_batch while the events are read, without holding them:
+// Writes the ESCAN / EPSCAN reply, a map {has_more: boolean, events: [event maps]}, while the
+// events are read, without holding them:
 // each add() encodes one event into the writer's buffer at once (from views into the reader's
 // buffer, so an event's body is copied once, from the segment read window into the reply). The
 // header (has_more, the events' count) comes first in the reply but is known last: room for it
