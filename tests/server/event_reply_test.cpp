@@ -108,7 +108,7 @@ TEST(EventReply, WriteEventMatchesTheReferenceEncoding) {
       write_event(gw, e);
       reference_event(ww, e);
       ASSERT_EQ(got, want) << "protocol " << protocol << " number " << numbers[i];
-      EXPECT_LE(got.size() - 6, encoded_event_size(e));
+      EXPECT_LE(got.size() - 6, encoded_event_size(EventView::of(e)));
       // The view overload writes the same bytes.
       std::string via_view;
       resp::ReplyWriter vw(via_view, protocol);
