@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 # Debian packages the project needs (see the dependency table in README.md).
 DEB_PACKAGES := cmake ninja-build g++ pkg-config \
   libasio-dev libcmph-dev libxxhash-dev uuid-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libtomlplusplus-dev nlohmann-json3-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev \
+  libtomlplusplus-dev nlohmann-json3-dev robin-map-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev \
   redis-tools python3-redis clang libclang-rt-14-dev
 # Node.js and npm are checked by command, not package: machines may carry a Node.js build whose
 # package bundles npm (and conflicts with Debian's npm package).

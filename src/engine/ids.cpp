@@ -1,9 +1,12 @@
 #include "engine/ids.hpp"
 
 #include <uuid/uuid.h>
+#include <xxhash.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <random>
 
 namespace sierra {
@@ -155,8 +158,33 @@ Result<StreamId> StreamId::make(std::string_view s) {
   return StreamId(std::string(s));
 }
 
+// Every append computes the default partition key of each event's stream, a SHA-1 (libuuid's
+// portable one): 3.8 % of the server's CPU under pipelined appends. Streams are written again and
+// again, so each thread keeps the keys of recent stream ids in a direct-mapped cache. A slot holds
+// the id's bytes, so a hit is exact, never a hash match alone; a miss costs one XXH3 of the id
+// more than computing the key directly. Per thread, so no locking: 4096 slots, 384 KiB.
 Uuid partition_key_for_stream(std::string_view stream_id) {
-  return uuid_v5(kPartitionKeyNamespace, stream_id);
+  if (stream_id.size() > kStreamIdMaxBytes) return uuid_v5(kPartitionKeyNamespace, stream_id);
+  struct Slot {
+    uint64_t hash = 0;
+    Uuid key;
+    uint8_t size = 0xFF;  // 0xFF: empty (ids are at most kStreamIdMaxBytes long)
+    std::array<char, kStreamIdMaxBytes> id;
+  };
+  static_assert(kStreamIdMaxBytes < 0xFF);
+  constexpr size_t kSlots = 4096;
+  thread_local const auto cache = std::make_unique<std::array<Slot, kSlots>>();
+  const uint64_t h = XXH3_64bits(stream_id.data(), stream_id.size());
+  Slot& slot = (*cache)[h & (kSlots - 1)];
+  if (slot.hash == h && slot.size == stream_id.size() &&
+      std::memcmp(slot.id.data(), stream_id.data(), stream_id.size()) == 0) {
+    return slot.key;
+  }
+  slot.key = uuid_v5(kPartitionKeyNamespace, stream_id);
+  slot.hash = h;
+  slot.size = static_cast<uint8_t>(stream_id.size());
+  std::memcpy(slot.id.data(), stream_id.data(), stream_id.size());
+  return slot.key;
 }
 
 PartitionHash partition_hash(const Uuid& u) {

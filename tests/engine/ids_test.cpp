@@ -55,6 +55,37 @@ TEST(IdsTest, ProtocolPartitionVectors) {
   }
 }
 
+// partition_key_for_stream keeps recent keys in a per-thread cache: every answer must still be
+// the v5 of exactly the id asked for, through hits, slot reuse by other ids (20 000 ids over 4096
+// slots), ids that are prefixes of each other, the longest id and ids longer than a stream id.
+TEST(IdsTest, PartitionKeyCacheAnswersExactlyTheV5OfTheId) {
+  auto check_all = [] {
+    std::vector<std::string> ids = {"a",
+                                    "ab",
+                                    "abc",
+                                    std::string(64, 'x'),
+                                    std::string(65, 'x'),
+                                    std::string(200, 'y'),
+                                    std::string("nul\0in", 6)};
+    for (int i = 0; i < 20000; ++i) ids.push_back("s-" + std::to_string(i));
+    for (int pass = 0; pass < 3; ++pass) {
+      for (const auto& id : ids) {
+        ASSERT_EQ(partition_key_for_stream(id), uuid_v5(kPartitionKeyNamespace, id))
+            << "pass " << pass << " id size " << id.size();
+      }
+    }
+    // A hot id asked for between misses keeps its key.
+    for (int i = 0; i < 1000; ++i) {
+      ASSERT_EQ(partition_key_for_stream("user-123").to_string(),
+                "7e124fe8-fe28-5398-bb95-53973100148f");
+      (void)partition_key_for_stream("other-" + std::to_string(i));
+    }
+  };
+  check_all();
+  std::thread other(check_all);  // a second thread starts with its own, empty cache
+  other.join();
+}
+
 TEST(IdsTest, ExplicitKeyVector) {
   const Uuid key = U("550e8400-e29b-41d4-a716-446655440000");
   EXPECT_EQ(partition_hash(key), 40025);

@@ -323,7 +323,7 @@ Status claim_slot(std::optional<uint32_t> slot, std::vector<bool>& used) {
 EventIndexFile::~EventIndexFile() = default;
 
 Status EventIndexFile::write(const std::filesystem::path& path, const OpenEventIndex& index) {
-  std::vector<const std::pair<const Uuid, uint64_t>*> entries;
+  std::vector<const OpenEventIndex::Map::value_type*> entries;
   std::vector<std::string_view> keys;
   entries.reserve(index.size());
   keys.reserve(index.size());

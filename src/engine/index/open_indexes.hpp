@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <tsl/robin_map.h>
+
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
 
@@ -69,15 +71,19 @@ struct StreamEntry {
   std::vector<SeqOffset> offsets;  // (version, offset), ascending version
 };
 
+// Event id -> offset. An open-addressing table (tsl::robin_map): an append inserts one entry per
+// event and EGET looks one up, and std::unordered_map's node per entry (an allocation, and a
+// cache miss to reach it) plus its rehashes cost 5 % of the server's CPU under pipelined appends.
 class OpenEventIndex {
  public:
-  void insert(const Uuid& event_id, uint64_t offset) { map_[event_id] = offset; }
+  using Map = tsl::robin_map<Uuid, uint64_t, UuidHash>;
+  void insert(const Uuid& event_id, uint64_t offset) { map_.insert_or_assign(event_id, offset); }
   std::optional<uint64_t> get(const Uuid& event_id) const;
   size_t size() const { return map_.size(); }
-  const std::unordered_map<Uuid, uint64_t, UuidHash>& entries() const { return map_; }
+  const Map& entries() const { return map_; }
 
  private:
-  std::unordered_map<Uuid, uint64_t, UuidHash> map_;
+  Map map_;
 };
 
 class OpenPartitionIndex {
