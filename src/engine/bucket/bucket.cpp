@@ -182,12 +182,12 @@ uint64_t Bucket::next_sequence(PartitionId pid) {
   return it == next_seq_.end() ? 0 : it->second;
 }
 
-Result<Bucket::StreamState*> Bucket::lookup_stream(PartitionId pid, const std::string& sid) {
-  if (auto it = streams_.find(StreamKeyRef{pid, sid}); it != streams_.end()) return &it->second;
+Result<Bucket::CachedStream*> Bucket::lookup_stream(PartitionId pid, const std::string& sid) {
+  if (auto it = streams_.find(StreamKeyRef{pid, sid}); it != streams_.end()) return &*it;
   StreamState st;  // no event yet, unless an index knows the stream
   // The writer thread is the only mutator of live_, so it may read it without the lock.
-  if (const StreamEntry* e = live_->streams.get(pid, sid)) {
-    st = StreamState{e->partition_key, e->version_max, true};
+  if (StreamEntry* e = live_->streams.find(pid, sid)) {
+    st = StreamState{e->partition_key, e->version_max, true, e};
   } else {
     // closed_ is swapped by the background index job (replace_closed): take a snapshot.
     std::shared_ptr<const ClosedList> closed;
@@ -204,7 +204,7 @@ Result<Bucket::StreamState*> Bucket::lookup_stream(PartitionId pid, const std::s
       }
     }
   }
-  return &streams_.emplace(StreamKey{pid, sid}, st).first->second;
+  return &*streams_.emplace(StreamKey{pid, sid}, st).first;
 }
 
 void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallback done) {
@@ -246,15 +246,16 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
       CurrentVersion cur;
       auto found = std::find_if(tx_streams_.begin(), tx_streams_.end(),
                                 [&](const auto& p) { return p.first == e.stream_id; });
-      StreamState* st = nullptr;
+      CachedStream* cached = nullptr;
       if (found != tx_streams_.end()) {
-        st = tx_states_[found->second];
+        cached = tx_states_[found->second];
         cur = CurrentVersion::current(versions[found->second]);
         found->second = i;
       } else {
         auto looked = lookup_stream(pid, e.stream_id);
         if (!looked) return fail(std::unexpected(looked.error()));
-        st = *looked;
+        cached = *looked;
+        const StreamState* st = &cached->second;
         if (st->exists) {
           if (st->partition_key != e.partition_key) {
             return fail(make_error(Errc::PartitionKeyMismatch,
@@ -274,7 +275,7 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
                                    e.partition_key.to_string() + " and stream id " + e.stream_id));
       }
       versions[i] = cur.next();
-      tx_states_.push_back(st);
+      tx_states_.push_back(cached);
     }
 
     to_write_.clear();
@@ -329,8 +330,11 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
     next_seq_[pid] = next + n;
     for (size_t i = 0; i < n; ++i) {
       const NewEvent& e = events[i];
-      *tx_states_[i] = StreamState{e.partition_key, versions[i], true};  // in order: last wins
-      pending_.push_back(PendingEvent{e.event_id, pid, next + i, e.stream_id, e.partition_key,
+      StreamState& st = tx_states_[i]->second;  // in order: the last event of a stream wins
+      st.partition_key = e.partition_key;
+      st.version = versions[i];
+      st.exists = true;
+      pending_.push_back(PendingEvent{e.event_id, pid, next + i, tx_states_[i], e.partition_key,
                                       versions[i], result.offsets[i]});
     }
     result.stream_versions = std::move(versions);
@@ -369,10 +373,18 @@ std::vector<std::pair<PartitionId, uint64_t>> Bucket::commit_staged() {
     for (const PendingEvent& p : pending_) {
       live_->events.insert(p.event_id, p.offset);
       live_->partitions.insert(p.pid, p.sequence, p.offset);
-      if (auto s = live_->streams.insert(p.pid, p.stream_id, p.partition_key, p.version, p.offset);
-          !s) {
-        log(LogLevel::Error, "stream index insert failed: " + s.error().to_string());
+      auto& [key, st] = *p.stream;
+      Status s;
+      if (st.live_entry != nullptr) {
+        s = OpenStreamIndex::insert_into(*st.live_entry, p.pid, key.stream_id, p.partition_key,
+                                         p.version, p.offset);
+      } else if (auto e = live_->streams.insert(p.pid, key.stream_id, p.partition_key, p.version,
+                                                p.offset)) {
+        st.live_entry = *e;
+      } else {
+        s = std::unexpected(e.error());
       }
+      if (!s) log(LogLevel::Error, "stream index insert failed: " + s.error().to_string());
       watermarks_[p.pid] = p.sequence + 1;
     }
   }

@@ -105,12 +105,19 @@ class Bucket {
     Uuid partition_key;
     uint64_t version = 0;
     bool exists = false;
+    // The stream's entry in the live segment's stream index once it has one, so that a commit
+    // adds to it without looking the stream up again. Valid because index entries are never
+    // erased and streams_ is cleared whenever live_ is replaced (rollover).
+    StreamEntry* live_entry = nullptr;
   };
+  using CachedStream = StreamMap<StreamState>::value_type;  // (pid, stream id) -> state
   struct PendingEvent {
     Uuid event_id;
     PartitionId pid;
     uint64_t sequence;
-    std::string stream_id;
+    // The stream's cache entry (its key holds the stream id). Valid until the commit: streams_
+    // is never cleared while events are pending.
+    CachedStream* stream;
     Uuid partition_key;
     uint64_t version;
     uint64_t offset;
@@ -124,7 +131,7 @@ class Bucket {
   Status rollover();
   // The cache entry of a stream, filled from the indexes on a miss. The pointer stays valid
   // until streams_ is cleared (node-based map).
-  Result<StreamState*> lookup_stream(PartitionId pid, const std::string& sid);
+  Result<CachedStream*> lookup_stream(PartitionId pid, const std::string& sid);
   uint64_t next_sequence(PartitionId pid);
   void reset_tentative_state();
   Status reopen_writer();
@@ -157,7 +164,7 @@ class Bucket {
   std::vector<EventToWrite> to_write_;
   // Per-transaction scratch of stage_append: the cache entry of each event's stream, and each
   // stream of the transaction with the index of its last event so far.
-  std::vector<StreamState*> tx_states_;
+  std::vector<CachedStream*> tx_states_;
   std::vector<std::pair<std::string_view, size_t>> tx_streams_;
   std::vector<uint32_t> rel_offsets_;
 };

@@ -35,28 +35,41 @@ const PartitionEntry* OpenPartitionIndex::get(PartitionId pid) const {
   return it == map_.end() ? nullptr : &it->second;
 }
 
-Status OpenStreamIndex::insert(PartitionId pid, std::string_view stream_id,
-                               const Uuid& partition_key, uint64_t version, uint64_t offset) {
+Result<StreamEntry*> OpenStreamIndex::insert(PartitionId pid, std::string_view stream_id,
+                                             const Uuid& partition_key, uint64_t version,
+                                             uint64_t offset) {
   auto it = map_.find(StreamKeyRef{pid, stream_id});
-  const bool inserted = it == map_.end();
-  if (inserted) it = map_.try_emplace(StreamKey{pid, std::string(stream_id)}).first;
-  StreamEntry& e = it->second;
-  if (inserted) {
+  if (it == map_.end()) {
+    StreamEntry& e = map_.try_emplace(StreamKey{pid, std::string(stream_id)}).first->second;
     e.partition_key = partition_key;
     e.version_min = version;
     e.version_max = version;
-  } else {
-    if (e.partition_key != partition_key) {
-      return make_error(Errc::PartitionKeyMismatch,
-                        "stream '" + std::string(stream_id) + "' in partition " +
-                            std::to_string(pid) + " has partition key " +
-                            e.partition_key.to_string() + ", not " + partition_key.to_string());
-    }
-    e.version_min = std::min(e.version_min, version);
-    e.version_max = std::max(e.version_max, version);
+    e.offsets.push_back(SeqOffset{version, offset});
+    return &e;
   }
+  if (auto s = insert_into(it->second, pid, stream_id, partition_key, version, offset); !s) {
+    return std::unexpected(s.error());
+  }
+  return &it->second;
+}
+
+Status OpenStreamIndex::insert_into(StreamEntry& e, PartitionId pid, std::string_view stream_id,
+                                    const Uuid& partition_key, uint64_t version, uint64_t offset) {
+  if (e.partition_key != partition_key) {
+    return make_error(Errc::PartitionKeyMismatch,
+                      "stream '" + std::string(stream_id) + "' in partition " +
+                          std::to_string(pid) + " has partition key " +
+                          e.partition_key.to_string() + ", not " + partition_key.to_string());
+  }
+  e.version_min = std::min(e.version_min, version);
+  e.version_max = std::max(e.version_max, version);
   e.offsets.push_back(SeqOffset{version, offset});
   return {};
+}
+
+StreamEntry* OpenStreamIndex::find(PartitionId pid, std::string_view stream_id) {
+  auto it = map_.find(StreamKeyRef{pid, stream_id});
+  return it == map_.end() ? nullptr : &it->second;
 }
 
 const StreamEntry* OpenStreamIndex::get(PartitionId pid, std::string_view stream_id) const {

@@ -100,10 +100,17 @@ class OpenPartitionIndex {
 
 class OpenStreamIndex {
  public:
+  // Adds (version, offset) to the stream's entry, creating the entry, and returns it. Entries are
+  // never erased and the map is node-based, so the pointer stays valid as long as the index.
   // PartitionKeyMismatch if the stream exists with another partition key.
-  Status insert(PartitionId pid, std::string_view stream_id, const Uuid& partition_key,
-                uint64_t version, uint64_t offset);
+  Result<StreamEntry*> insert(PartitionId pid, std::string_view stream_id,
+                              const Uuid& partition_key, uint64_t version, uint64_t offset);
+  // The same, into an entry that insert() or find() of this index returned (no lookup). pid and
+  // stream_id are the entry's, for the error message.
+  static Status insert_into(StreamEntry& e, PartitionId pid, std::string_view stream_id,
+                            const Uuid& partition_key, uint64_t version, uint64_t offset);
   const StreamEntry* get(PartitionId pid, std::string_view stream_id) const;
+  StreamEntry* find(PartitionId pid, std::string_view stream_id);
   size_t size() const { return map_.size(); }
   const StreamMap<StreamEntry>& entries() const { return map_; }
 

@@ -6,10 +6,6 @@ namespace sierra::server {
 
 namespace {
 
-char ascii_upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
 std::string cat(std::initializer_list<std::string_view> parts) {
   std::string out;
   size_t n = 0;
@@ -20,14 +16,6 @@ std::string cat(std::initializer_list<std::string_view> parts) {
 }
 
 }  // namespace
-
-bool keyword_is(std::string_view token, std::string_view keyword) {
-  if (token.size() != keyword.size()) return false;
-  for (size_t i = 0; i < token.size(); ++i) {
-    if (ascii_upper(token[i]) != ascii_upper(keyword[i])) return false;
-  }
-  return true;
-}
 
 std::string quote_arg(std::string_view text, size_t max) {
   std::string out = "'";

@@ -40,8 +40,17 @@ inline constexpr uint64_t kDefaultScanCount = 100;
 inline constexpr uint64_t kMaxScanCount = 10000;  // larger COUNT values are clamped to this
 inline constexpr size_t kMaxEventNameBytes = 255;
 
-// ASCII case-insensitive equality with an upper-case keyword.
-bool keyword_is(std::string_view token, std::string_view keyword);
+// ASCII case-insensitive equality with an upper-case keyword. Inline: a command's options are
+// matched against several keywords each (EAPPEND: ~15 calls, 6 % of a pipelined append's
+// instructions when this was an out-of-line call that upper-cased both sides).
+inline bool keyword_is(std::string_view token, std::string_view keyword) {
+  if (token.size() != keyword.size()) return false;
+  for (size_t i = 0; i < token.size(); ++i) {
+    const char c = token[i];
+    if ((c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c) != keyword[i]) return false;
+  }
+  return true;
+}
 
 // 'text' for messages: quoted, cut at `max` bytes with "..." appended.
 std::string quote_arg(std::string_view text, size_t max = 128);
