@@ -6,6 +6,7 @@
 #include <fstream>
 #include <future>
 #include <set>
+#include <span>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -220,6 +221,14 @@ struct SourceList {
   size_t pos = 0;
   Bucket* bucket = nullptr;  // heals closed segments whose index files are damaged
   RecordWindow window;       // read-ahead: scans read many neighbouring records
+
+  // The offsets after the one just taken (pos already advanced) that the iterator may still read
+  // in the current source, at most `limit` - 1 of them: the read window's plan.
+  std::span<const SeqOffset> upcoming(uint64_t limit) const {
+    const auto& v = sources[src].offsets;
+    const size_t left = v.size() - pos;
+    return {v.data() + pos, static_cast<size_t>(std::min<uint64_t>(left, limit - 1))};
+  }
 };
 
 class PartitionIteratorImpl {
@@ -248,7 +257,7 @@ class PartitionIteratorImpl {
       }
       if (list.pos < s.offsets.size() && s.offsets[list.pos].sequence < end) {
         const SeqOffset so = s.offsets[list.pos++];
-        auto ev = list.window.read_event(s.reader, so.offset, header_only);
+        auto ev = list.window.read_event(s.reader, so.offset, header_only, list.upcoming(limit));
         if (!ev) return fail(ev.error());
         if (*ev == nullptr || (*ev)->partition_id != pid ||
             (*ev)->partition_sequence != so.sequence) {
@@ -310,7 +319,7 @@ class StreamIteratorImpl {
       }
       if (list.pos < s.offsets.size()) {
         const SeqOffset so = s.offsets[list.pos++];
-        auto ev = list.window.read_event(s.reader, so.offset, header_only);
+        auto ev = list.window.read_event(s.reader, so.offset, header_only, list.upcoming(limit));
         if (!ev) return fail(ev.error());
         if (*ev == nullptr || (*ev)->partition_id != pid || (*ev)->stream_version != so.sequence ||
             (!header_only && (*ev)->stream_id != sid)) {

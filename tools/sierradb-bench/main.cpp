@@ -71,6 +71,7 @@ struct Options {
   unsigned batch = 4;
   uint64_t count = 10;
   std::optional<uint64_t> fill;
+  bool fill_interleaved = false;
   std::string prefix = "bench-";
   std::string event_name = "BenchEvent";
   uint64_t seed = 0;
@@ -703,14 +704,32 @@ bool fill_sierra(SyncClient& sc, Shared& s, uint64_t fill, std::string& err) {
     put_cmd(reqs.back(), {"ESVER", st});
   }
   if (!sc.call(reqs, replies, err) || !check_errors(replies, "ESVER", err)) return false;
-  std::vector<std::string> appends;
+  // Version each stream is at (-1: empty); the fill goes stream by stream, or round-robin over
+  // the streams with --fill-interleaved (as concurrent writers leave a log: neighbours in a
+  // stream are far apart in its segment).
+  std::vector<int64_t> at(s.streams.size());
   for (std::size_t i = 0; i < s.streams.size(); ++i) {
-    int64_t v = replies[i].type == RespType::Integer ? replies[i].integer : -1;
-    for (auto have = static_cast<uint64_t>(v + 1); have < fill; ++have, ++v) {
-      appends.emplace_back();
-      put_cmd(appends.back(),
-              {"EAPPEND", s.streams[i], s.opt.event_name, "EXPECTED_VERSION",
-               v < 0 ? std::string("empty") : std::to_string(v), "PAYLOAD", s.payload});
+    at[i] = replies[i].type == RespType::Integer ? replies[i].integer : -1;
+  }
+  std::vector<std::string> appends;
+  auto append_next = [&](std::size_t i) {
+    appends.emplace_back();
+    put_cmd(appends.back(),
+            {"EAPPEND", s.streams[i], s.opt.event_name, "EXPECTED_VERSION",
+             at[i] < 0 ? std::string("empty") : std::to_string(at[i]), "PAYLOAD", s.payload});
+    ++at[i];
+  };
+  const auto missing = [&](std::size_t i) { return static_cast<uint64_t>(at[i] + 1) < fill; };
+  if (s.opt.fill_interleaved) {
+    for (bool any = true; any;) {
+      any = false;
+      for (std::size_t i = 0; i < s.streams.size(); ++i) {
+        if (missing(i)) append_next(i), any = true;
+      }
+    }
+  } else {
+    for (std::size_t i = 0; i < s.streams.size(); ++i) {
+      while (missing(i)) append_next(i);
     }
   }
   if (!s.opt.quiet && !appends.empty()) {
@@ -728,12 +747,26 @@ bool fill_redis(SyncClient& sc, Shared& s, uint64_t fill, std::string& err) {
     put_cmd(reqs.back(), {"XLEN", st});
   }
   if (!sc.call(reqs, replies, err) || !check_errors(replies, "XLEN", err)) return false;
-  std::vector<std::string> adds;
+  std::vector<uint64_t> have(s.streams.size());
   for (std::size_t i = 0; i < s.streams.size(); ++i) {
-    auto have = static_cast<uint64_t>(std::max<int64_t>(0, replies[i].integer));
-    for (; have < fill; ++have) {
-      adds.emplace_back();
-      put_cmd(adds.back(), {"XADD", s.streams[i], "*", "payload", s.payload});
+    have[i] = static_cast<uint64_t>(std::max<int64_t>(0, replies[i].integer));
+  }
+  std::vector<std::string> adds;
+  auto add_next = [&](std::size_t i) {
+    adds.emplace_back();
+    put_cmd(adds.back(), {"XADD", s.streams[i], "*", "payload", s.payload});
+    ++have[i];
+  };
+  if (s.opt.fill_interleaved) {
+    for (bool any = true; any;) {
+      any = false;
+      for (std::size_t i = 0; i < s.streams.size(); ++i) {
+        if (have[i] < fill) add_next(i), any = true;
+      }
+    }
+  } else {
+    for (std::size_t i = 0; i < s.streams.size(); ++i) {
+      while (have[i] < fill) add_next(i);
     }
   }
   if (!s.opt.quiet && !adds.empty()) {
@@ -1075,6 +1108,9 @@ int main(int argc, char** argv) {
     app.add_option("--count", o.count, "escan/epscan/xrange: COUNT per request")
         ->capture_default_str();
     app.add_option("--fill", o.fill, "Read workloads: ensure every stream has N events first");
+    app.add_flag("--fill-interleaved", o.fill_interleaved,
+                 "Fill round-robin over the streams (as concurrent writers would), not stream by "
+                 "stream");
     app.add_option("--prefix", o.prefix, "Stream name prefix")->capture_default_str();
     app.add_option("--event-name", o.event_name, "Event name for appends")->capture_default_str();
     app.add_option("--seed", o.seed, "Random seed (0: time based)");

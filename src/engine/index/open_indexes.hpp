@@ -16,14 +16,9 @@
 
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
+#include "engine/segment/seq_offset.hpp"
 
 namespace sierra {
-
-struct SeqOffset {
-  uint64_t sequence;
-  uint64_t offset;
-  bool operator==(const SeqOffset&) const = default;
-};
 
 struct PartitionEntry {
   uint64_t sequence_min = 0;
