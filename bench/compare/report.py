@@ -51,6 +51,10 @@ WORKLOADS = [
         "sierradb": "ESCAN <stream> - + COUNT 1000",
         "redis-aof": "XRANGE <stream> - + COUNT 1000",
     }, [("redis-aof", 1.0)]),
+    ("escan50i", "Scan a 100-event stream written among 999 others (1000 streams filled round-robin), 50 connections", {
+        "sierradb": "ESCAN <stream> - + COUNT 100",
+        "redis-aof": "XRANGE <stream> - + COUNT 100",
+    }, [("redis-aof", None)]),
 ]
 APPEND_KEYS = {"append50", "half50", "append50p16", "exact16"}
 

@@ -12,7 +12,7 @@
 #   SIERRA_REV    label of the sierradb build in the report (default: git HEAD of this checkout)
 #   COMPARE_CMD   the command line quoted in the report (default: make compare)
 #   ONLY=a,b      run only these workload keys (append50, half50, append50p16, exact16, eget50,
-#                 escan50; half50 needs append50)
+#                 escan50, escan50i; half50 needs append50)
 #   WRITE_MD=1    write the table into BENCHMARKS.md       KEEP=1     keep the temp dir
 #   PORT_SIERRA / PORT_REDIS_AOF / PORT_REDIS_MEM / PORT_PG   loopback ports (19090/16379/16380/15432)
 #
@@ -377,6 +377,12 @@ print(int(statistics.mean(v)/2))' "$WORK"/runs/append50."$sys_".*.json)
     prefill "$PORT_SIERRA" -w escan -r 100 --fill 1000 --count 1000 --prefix scan-
     prefill "$PORT_REDIS_AOF" -w xrange -r 100 --fill 1000 --count 1000 --prefix scan-
   fi
+  # escan50i: 1000 streams of 100 events written round-robin, as many concurrent writers leave
+  # them (a stream's neighbours are ~75 KB apart in its bucket's log), scanned whole (COUNT 100).
+  if want escan50i; then
+    prefill "$PORT_SIERRA" -w escan -r 1000 --fill 100 --count 100 --prefix iscan- --fill-interleaved
+    prefill "$PORT_REDIS_AOF" -w xrange -r 1000 --fill 100 --count 100 --prefix iscan- --fill-interleaved
+  fi
   for r in $(seq 1 "$ROUNDS"); do
     if want eget50; then
       run_bench eget50 sierradb "$r" "$PORT_SIERRA" "$SIERRA_PID" -w eget -c 50 -r 10000 --fill 1 --prefix get-
@@ -387,6 +393,12 @@ print(int(statistics.mean(v)/2))' "$WORK"/runs/append50."$sys_".*.json)
     if want escan50; then
       run_bench escan50 sierradb "$r" "$PORT_SIERRA" "$SIERRA_PID" -w escan -c 50 -r 100 --fill 1000 --count 1000 --prefix scan-
       run_bench escan50 redis-aof "$r" "$PORT_REDIS_AOF" "$REDIS_AOF_PID" -w xrange -c 50 -r 100 --fill 1000 --count 1000 --prefix scan-
+    fi
+  done
+  for r in $(seq 1 "$ROUNDS"); do
+    if want escan50i; then
+      run_bench escan50i sierradb "$r" "$PORT_SIERRA" "$SIERRA_PID" -w escan -c 50 -r 1000 --fill 100 --count 100 --prefix iscan-
+      run_bench escan50i redis-aof "$r" "$PORT_REDIS_AOF" "$REDIS_AOF_PID" -w xrange -c 50 -r 1000 --fill 100 --count 100 --prefix iscan-
     fi
   done
 }
