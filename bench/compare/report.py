@@ -286,8 +286,10 @@ def write_md(path, section):
             text += "\n"
         text += section
     else:
-        end = next((i for i in range(start + 1, len(lines))
-                    if lines[i].startswith("## ") or lines[i].startswith("# ")), len(lines))
+        # The generated part ends at the next heading of any level: hand-written subsections
+        # after it ("### Against the earlier runs", ...) are kept.
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")),
+                   len(lines))
         tail = "".join(lines[end:])
         text = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
     with open(path, "w") as f:
