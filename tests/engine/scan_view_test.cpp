@@ -319,25 +319,20 @@ TEST_F(ScanViews, DamagedRecordIsAnErrorNotAView) {
 // the live one, both), forward, reverse and by partition; without it nothing changes.
 TEST_F(ScanViews, LimitEndsTheIteration) {
   fill("s", "o", 600);  // several closed segments and a live one
-  auto versions_of = [&](auto it) {
+  // The `field` of every event the iterator returns.
+  auto field_of = [&](auto it, uint64_t EventView::*field) {
     std::vector<uint64_t> out;
     while (true) {
       auto v = it.next_view();
       EXPECT_TRUE(v) << v.error().to_string();
       if (!v || *v == nullptr) break;
-      out.push_back((*v)->stream_version);
+      out.push_back((*v)->*field);
     }
     return out;
   };
+  auto versions_of = [&](auto it) { return field_of(std::move(it), &EventView::stream_version); };
   auto sequences_of = [&](auto it) {
-    std::vector<uint64_t> out;
-    while (true) {
-      auto v = it.next_view();
-      EXPECT_TRUE(v) << v.error().to_string();
-      if (!v || *v == nullptr) break;
-      out.push_back((*v)->partition_sequence);
-    }
-    return out;
+    return field_of(std::move(it), &EventView::partition_sequence);
   };
   for (uint64_t from : std::vector<uint64_t>{0, 1, 290, 580, 599, 600, 1000}) {
     for (uint64_t limit : std::vector<uint64_t>{0, 1, 2, 19, 20, 21, 150, 1000, UINT64_MAX}) {

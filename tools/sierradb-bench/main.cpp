@@ -696,6 +696,29 @@ bool check_errors(const std::vector<RespValue>& replies, std::string_view what, 
   return true;
 }
 
+// Calls add(i) for each event stream i still needs to reach `fill` events (have[i] counts them
+// and is advanced): stream by stream, or round-robin over the streams when interleaved (as
+// concurrent writers leave a log: neighbours in a stream are far apart in its segment).
+template <class Add>
+void for_each_missing(std::vector<uint64_t>& have, uint64_t fill, bool interleaved, Add add) {
+  auto step = [&](std::size_t i) {
+    add(i);
+    ++have[i];
+  };
+  if (interleaved) {
+    for (bool any = true; any;) {
+      any = false;
+      for (std::size_t i = 0; i < have.size(); ++i) {
+        if (have[i] < fill) step(i), any = true;
+      }
+    }
+  } else {
+    for (std::size_t i = 0; i < have.size(); ++i) {
+      while (have[i] < fill) step(i);
+    }
+  }
+}
+
 bool fill_sierra(SyncClient& sc, Shared& s, uint64_t fill, std::string& err) {
   std::vector<std::string> reqs;
   std::vector<RespValue> replies;
@@ -704,34 +727,18 @@ bool fill_sierra(SyncClient& sc, Shared& s, uint64_t fill, std::string& err) {
     put_cmd(reqs.back(), {"ESVER", st});
   }
   if (!sc.call(reqs, replies, err) || !check_errors(replies, "ESVER", err)) return false;
-  // Version each stream is at (-1: empty); the fill goes stream by stream, or round-robin over
-  // the streams with --fill-interleaved (as concurrent writers leave a log: neighbours in a
-  // stream are far apart in its segment).
-  std::vector<int64_t> at(s.streams.size());
+  std::vector<uint64_t> have(s.streams.size());  // events in the stream = its version + 1
   for (std::size_t i = 0; i < s.streams.size(); ++i) {
-    at[i] = replies[i].type == RespType::Integer ? replies[i].integer : -1;
+    have[i] =
+        replies[i].type == RespType::Integer ? static_cast<uint64_t>(replies[i].integer + 1) : 0;
   }
   std::vector<std::string> appends;
-  auto append_next = [&](std::size_t i) {
+  for_each_missing(have, fill, s.opt.fill_interleaved, [&](std::size_t i) {
     appends.emplace_back();
-    put_cmd(appends.back(),
-            {"EAPPEND", s.streams[i], s.opt.event_name, "EXPECTED_VERSION",
-             at[i] < 0 ? std::string("empty") : std::to_string(at[i]), "PAYLOAD", s.payload});
-    ++at[i];
-  };
-  const auto missing = [&](std::size_t i) { return static_cast<uint64_t>(at[i] + 1) < fill; };
-  if (s.opt.fill_interleaved) {
-    for (bool any = true; any;) {
-      any = false;
-      for (std::size_t i = 0; i < s.streams.size(); ++i) {
-        if (missing(i)) append_next(i), any = true;
-      }
-    }
-  } else {
-    for (std::size_t i = 0; i < s.streams.size(); ++i) {
-      while (missing(i)) append_next(i);
-    }
-  }
+    put_cmd(appends.back(), {"EAPPEND", s.streams[i], s.opt.event_name, "EXPECTED_VERSION",
+                             have[i] == 0 ? std::string("empty") : std::to_string(have[i] - 1),
+                             "PAYLOAD", s.payload});
+  });
   if (!s.opt.quiet && !appends.empty()) {
     std::fprintf(stderr, "setup: appending %zu events to reach %llu per stream\n", appends.size(),
                  static_cast<unsigned long long>(fill));
@@ -752,23 +759,10 @@ bool fill_redis(SyncClient& sc, Shared& s, uint64_t fill, std::string& err) {
     have[i] = static_cast<uint64_t>(std::max<int64_t>(0, replies[i].integer));
   }
   std::vector<std::string> adds;
-  auto add_next = [&](std::size_t i) {
+  for_each_missing(have, fill, s.opt.fill_interleaved, [&](std::size_t i) {
     adds.emplace_back();
     put_cmd(adds.back(), {"XADD", s.streams[i], "*", "payload", s.payload});
-    ++have[i];
-  };
-  if (s.opt.fill_interleaved) {
-    for (bool any = true; any;) {
-      any = false;
-      for (std::size_t i = 0; i < s.streams.size(); ++i) {
-        if (have[i] < fill) add_next(i), any = true;
-      }
-    }
-  } else {
-    for (std::size_t i = 0; i < s.streams.size(); ++i) {
-      while (have[i] < fill) add_next(i);
-    }
-  }
+  });
   if (!s.opt.quiet && !adds.empty()) {
     std::fprintf(stderr, "setup: adding %zu entries to reach %llu per stream\n", adds.size(),
                  static_cast<unsigned long long>(fill));
