@@ -232,29 +232,25 @@ TEST_F(ScanViews, InterleavedStreamsForwardReverseAndLimits) {
 
 TEST_F(ScanViews, RemainingHintNeverOvercounts) {
   fill("s", "o", 300);
+  // Reads `it` to the end, checking the hint against the `left` events still to come before
+  // each step; returns what is left at the end (0 when the count was right).
+  auto count_down = [](auto& it, uint64_t left) {
+    while (true) {
+      EXPECT_LE(it.remaining_hint(), left);
+      auto v = it.next_view();
+      EXPECT_TRUE(v);
+      if (!v || *v == nullptr) break;
+      --left;
+    }
+    return left;
+  };
   auto st = db_->read_stream(pid_, "s", 10);
   ASSERT_TRUE(st);
-  uint64_t left = 290;
-  while (true) {
-    EXPECT_LE(st->remaining_hint(), left);
-    auto v = st->next_view();
-    ASSERT_TRUE(v);
-    if (*v == nullptr) break;
-    --left;
-  }
-  EXPECT_EQ(left, 0u);
+  EXPECT_EQ(count_down(*st, 290), 0u);
   EXPECT_EQ(st->remaining_hint(), 0u);
   auto part = db_->read_partition(pid_, 0);
   ASSERT_TRUE(part);
-  left = 360;
-  while (true) {
-    EXPECT_LE(part->remaining_hint(), left);
-    auto v = part->next_view();
-    ASSERT_TRUE(v);
-    if (*v == nullptr) break;
-    --left;
-  }
-  EXPECT_EQ(left, 0u);
+  EXPECT_EQ(count_down(*part, 360), 0u);
 }
 
 // A flipped payload byte in a closed segment: the scan returns the events before it, then a
