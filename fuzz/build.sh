@@ -39,8 +39,8 @@ LIBS="-lcmph -luuid -lxxhash -lpthread"
 
 # --- library sources, compiled once (instrumented for coverage, no fuzzer main) -------------
 mapfile -t LIB_SOURCES < <(cd "$ROOT" && { find src/engine -name '*.cpp'; \
-  echo src/server/resp/request_parser.cpp; echo src/server/resp/reply_reader.cpp; \
-  echo src/server/resp/reply_writer.cpp; echo src/server/commands/arguments.cpp; } | sort)
+  echo src/resp/request_parser.cpp; echo src/resp/reply_reader.cpp; \
+  echo src/resp/reply_writer.cpp; echo src/server/commands/arguments.cpp; } | sort)
 
 objs=()
 pids=()

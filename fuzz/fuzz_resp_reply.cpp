@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "fuzz_util.hpp"
-#include "server/resp/reply_reader.hpp"
+#include "resp/reply_reader.hpp"
 
 using sierra::resp::Limits;
 using sierra::resp::ReadStatus;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "fuzz_util.hpp"
-#include "server/resp/request_parser.hpp"
+#include "resp/request_parser.hpp"
 
 using sierra::resp::Limits;
 using sierra::resp::ParseStatus;

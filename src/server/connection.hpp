@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "server/commands/command.hpp"
-#include "server/resp/request_parser.hpp"
+#include "resp/request_parser.hpp"
 
 namespace sierra::server {
 

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "engine/database.hpp"
-#include "server/check/check.hpp"
+#include "engine/check/check.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
@@ -156,7 +156,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // `sierradb check <dir> [--repair]`: the offline verifier (server/check/check.hpp).
+  // `sierradb check <dir> [--repair]`: the offline verifier (engine/check/check.hpp).
   if (argc >= 2 && std::string_view(argv[1]) == "check")
     return sierra::server::run_check(argc, argv);
   try {

@@ -37,7 +37,7 @@
 #include "engine/power_loss_util.hpp"
 #include "engine/segment/format.hpp"
 #include "engine/segment/paths.hpp"
-#include "engine/segment_test_util.hpp"
+#include "engine/segment/segment_test_util.hpp"
 
 namespace sierra {
 namespace {

@@ -21,7 +21,7 @@
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_reader.hpp"
 #include "engine/segment/segment_writer.hpp"
-#include "segment_test_util.hpp"
+#include "engine/segment/segment_test_util.hpp"
 
 namespace sierra {
 namespace {

@@ -27,7 +27,7 @@
 #include "engine/database_test_util.hpp"
 #include "engine/power_loss_util.hpp"
 #include "engine/segment/paths.hpp"
-#include "engine/segment_test_util.hpp"
+#include "engine/segment/segment_test_util.hpp"
 
 namespace sierra {
 namespace {

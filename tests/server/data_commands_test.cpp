@@ -15,7 +15,7 @@
 
 #include "engine/ids.hpp"
 #include "server/commands/arguments.hpp"
-#include "server/resp/reply_reader.hpp"
+#include "resp/reply_reader.hpp"
 
 namespace sierra::server {
 namespace {

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/resp/reply_reader.hpp"
+#include "resp/reply_reader.hpp"
 
 namespace sierra::test_support {
 

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "histogram.hpp"
-#include "server/resp/reply_reader.hpp"
+#include "resp/reply_reader.hpp"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // sierradb-check: the offline data directory verifier, also reachable as `sierradb check`.
 // Usage: sierradb-check <dir> [--repair]; exit 0 healthy, 1 problems, 2 usage error.
-#include "server/check/check.hpp"
+#include "engine/check/check.hpp"
 
 int main(int argc, char** argv) {
   return sierra::server::run_check(argc, argv);

@@ -15,7 +15,7 @@
 
 #include "engine/database.hpp"
 #include "server/config.hpp"
-#include "server/resp/reply_writer.hpp"
+#include "resp/reply_writer.hpp"
 
 namespace sierra::server {
 

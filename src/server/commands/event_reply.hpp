@@ -10,7 +10,7 @@
 
 #include "engine/segment/event_view.hpp"
 #include "engine/segment/record.hpp"
-#include "server/resp/reply_writer.hpp"
+#include "resp/reply_writer.hpp"
 
 namespace sierra::server {
 

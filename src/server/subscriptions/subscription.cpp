@@ -6,7 +6,7 @@
 #include "server/commands/command.hpp"
 #include "server/commands/event_reply.hpp"
 #include "server/connection.hpp"
-#include "server/resp/reply_writer.hpp"
+#include "resp/reply_writer.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 
 namespace sierra::server {

@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "engine/crc32c.hpp"
-#include "segment_test_util.hpp"
+#include "engine/segment/segment_test_util.hpp"
 
 namespace sierra {
 namespace {

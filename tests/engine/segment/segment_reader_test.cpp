@@ -11,7 +11,7 @@
 #include "engine/file.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_writer.hpp"
-#include "segment_test_util.hpp"
+#include "engine/segment/segment_test_util.hpp"
 
 namespace sierra {
 namespace {

@@ -1,5 +1,5 @@
 // `sierradb check`: healthy and damaged data directories, with and without --repair.
-#include "server/check/check.hpp"
+#include "engine/check/check.hpp"
 
 #include <gtest/gtest.h>
 

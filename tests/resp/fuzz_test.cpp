@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "server/resp/reply_reader.hpp"
-#include "server/resp/reply_writer.hpp"
-#include "server/resp/request_parser.hpp"
+#include "resp/reply_reader.hpp"
+#include "resp/reply_writer.hpp"
+#include "resp/request_parser.hpp"
 
 namespace sierra::resp {
 namespace {

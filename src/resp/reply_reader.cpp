@@ -1,10 +1,10 @@
-#include "server/resp/reply_reader.hpp"
+#include "resp/reply_reader.hpp"
 
 #include <charconv>
 #include <cmath>
 #include <limits>
 
-#include "server/resp/detail.hpp"
+#include "resp/detail.hpp"
 
 namespace sierra::resp {
 

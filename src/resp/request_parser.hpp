@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/resp/limits.hpp"
+#include "resp/limits.hpp"
 
 namespace sierra::resp {
 

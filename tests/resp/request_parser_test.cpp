@@ -1,4 +1,4 @@
-#include "server/resp/request_parser.hpp"
+#include "resp/request_parser.hpp"
 
 #include <gtest/gtest.h>
 

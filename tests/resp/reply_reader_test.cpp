@@ -1,4 +1,4 @@
-#include "server/resp/reply_reader.hpp"
+#include "resp/reply_reader.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "server/resp/reply_writer.hpp"
+#include "resp/reply_writer.hpp"
 
 namespace sierra::resp {
 namespace {

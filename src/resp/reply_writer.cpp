@@ -1,4 +1,4 @@
-#include "server/resp/reply_writer.hpp"
+#include "resp/reply_writer.hpp"
 
 #include <charconv>
 #include <cmath>

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/resp/limits.hpp"
+#include "resp/limits.hpp"
 
 namespace sierra::resp {
 

@@ -1,8 +1,8 @@
-#include "server/resp/request_parser.hpp"
+#include "resp/request_parser.hpp"
 
 #include <cstring>
 
-#include "server/resp/detail.hpp"
+#include "resp/detail.hpp"
 
 namespace sierra::resp {
 

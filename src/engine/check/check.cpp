@@ -1,5 +1,5 @@
 // `sierradb check`: offline verification (and limited repair) of a data directory.
-#include "server/check/check.hpp"
+#include "engine/check/check.hpp"
 
 #include <nlohmann/json.hpp>
 

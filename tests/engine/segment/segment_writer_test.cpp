@@ -10,7 +10,7 @@
 #include "engine/file.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_reader.hpp"
-#include "segment_test_util.hpp"
+#include "engine/segment/segment_test_util.hpp"
 
 namespace sierra {
 namespace {
