@@ -96,7 +96,10 @@ export class Server {
     this.proc = null;
     if (proc.exitCode !== null) throw new Error(`sierradb had exited with status ${proc.exitCode}`);
     process.kill(proc.pid, 'SIGTERM');
-    const result = await Promise.race([proc.exitedPromise, sleep(10000).then(() => null)]);
+    let timer;
+    const result = await Promise.race([proc.exitedPromise,
+      new Promise((r) => { timer = setTimeout(() => r(null), 10000); })]);
+    clearTimeout(timer);
     if (!result) {
       process.kill(proc.pid, 'SIGKILL');
       await proc.exitedPromise;
