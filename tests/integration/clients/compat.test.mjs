@@ -503,3 +503,71 @@ describe('ioredis 5, default options', { timeout: 60_000 }, () => {
     }
   });
 });
+
+// ------------------------------------------------------------------------ library behaviour
+// What each library does with push frames, against fake_push_server.py (not SierraDB): an
+// unknown kind (`>3 $event ...`), and Redis-shaped `message` pushes for a channel the library
+// subscribed to. docs/CLIENTS.md records the results; these cases notice when a library
+// version changes them.
+describe('library behaviour with push frames (fake server)', { timeout: 60_000 }, () => {
+  let fake;
+  let port;
+  before(async () => {
+    const { spawn } = await import('node:child_process');
+    fake = spawn(process.env.PYTHON ?? '/usr/bin/python3', [new URL('./fake_push_server.py', import.meta.url).pathname],
+      { stdio: ['pipe', 'pipe', 'inherit'] });
+    let timer;
+    port = await new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('fake server did not start within 10 s')), 10_000);
+      fake.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    });
+    clearTimeout(timer);
+  });
+  after(() => { fake.stdin.end(); fake.kill('SIGTERM'); });
+
+  // ioredis 5 runs with HELLO 2 (as against SierraDB), so its pushes arrive as RESP2 arrays.
+  const UNKNOWN_KIND = { 'node-redis 5': 'dropped', 'node-redis 6': 'dropped', 'ioredis 5': 'taken for a reply',
+    'ioredis 6': 'dropped' };
+  for (const lib of LIBS) {
+    test(`${lib.label}: an unknown push kind is ${UNKNOWN_KIND[lib.label]}`, T, async () => {
+      const c = await lib.open(port);
+      try {
+        assert.equal(str(await lib.call(c, ['PUSHME', 'event', '2'])), 'OK');
+        const first = await lib.call(c, ['PUSHFIRST', 'event']);
+        await sleep(100);
+        assert.equal(await lib.call(c, ['PING']), 'PONG');
+        if (UNKNOWN_KIND[lib.label] === 'dropped') {
+          assert.equal(str(first), 'OK');
+          assert.deepEqual(c.errors, []);
+        } else {
+          // The push is taken for the reply of the command in flight; the others are errors.
+          assert.deepEqual(first.map(str), ['event', 'chan-0', 'payload-0']);
+          assert.ok(c.errors.length >= 2 && c.errors.every((e) => /Command queue state error/.test(e.message)),
+            c.errors.map((e) => e.message).join('; '));
+        }
+      } finally {
+        await lib.close(c);
+      }
+    });
+  }
+
+  // Redis-shaped `message` pushes reach the application through the library's pub/sub API.
+  const PUBSUB = { 'node-redis 5': ['payload-0'], 'node-redis 6': ['payload-0'],
+    'ioredis 6': ['chan-0:payload-0'] };
+  for (const lib of LIBS.filter((l) => PUBSUB[l.label])) {
+    test(`${lib.label}: \`message\` pushes for a subscribed channel reach the listener`, T, async () => {
+      const c = await lib.open(port);
+      try {
+        const got = [];
+        await lib.subscribe(c, 'chan-0', (msg, ch) => got.push(lib.label.startsWith('ioredis') ? `${ch}:${msg}` : str(msg)));
+        assert.equal(str(await lib.call(c, ['PUSHME', 'message', '2'])), 'OK'); // chan-0 and chan-1
+        for (let i = 0; i < 40 && got.length < 1; i++) await sleep(25);
+        await sleep(100);
+        assert.deepEqual(got, PUBSUB[lib.label]);
+        assert.deepEqual(c.errors, []);
+      } finally {
+        await lib.close(c);
+      }
+    });
+  }
+});
