@@ -11,7 +11,9 @@
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include <CLI/CLI.hpp>
 // The Debian package (3.3.0) ships <toml++/toml.h> and a compiled libtomlplusplus built with

@@ -3,6 +3,13 @@
 // sources (file, environment, flags), describe(), --help and the key table of
 // docs/CONFIGURATION.md are all driven from it (config_keys.cpp), so adding a key is one row
 // plus its Config member.
+//
+// What a row does not say lives in build() (config.cpp): rules between keys and computed
+// defaults (a row names those in default_doc). The file-only [[nodes]] array of tables is not a
+// row: its entries take these same keys (per-node overrides). A future array of tables with keys
+// of its own ([[users]]) fits as a row whose field is a Field<std::vector<Entry>>, with a second
+// span of rows over Entry (with a member<>-like helper rooted at Entry) that the file reader
+// applies to each entry and markdown_table() lists under `name[].key`.
 #pragma once
 
 #include <cstdint>
