@@ -1,7 +1,5 @@
 #include "server/config.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -13,13 +11,18 @@
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include <CLI/CLI.hpp>
 // The Debian package (3.3.0) ships <toml++/toml.h> and a compiled libtomlplusplus built with
 // exceptions; its CMake target adds -DTOML_HEADER_ONLY=0 -DTOML_SHARED_LIB=1. The no-exception
 // parse_result API is therefore not available; parse errors are caught below.
 #include <toml++/toml.h>
+
+#include "server/config_keys.hpp"
+#include "server/config_text.hpp"
 
 #ifndef SIERRA_VERSION
 #define SIERRA_VERSION "0.0.0-dev"
@@ -30,59 +33,11 @@ extern char** environ;
 namespace sierra::server {
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// Known keys (everything a source may set, except the file-only `nodes`).
-
-constexpr std::string_view kKeys[] = {
-    "dir",
-    "append.strict_versioning",
-    "bucket.count",
-    "bucket.ids",
-    "cache.capacity_bytes",
-    "heartbeat.interval_ms",
-    "heartbeat.timeout_ms",
-    "network.cluster_enabled",
-    "network.cluster_address",
-    "network.client_address",
-    "network.mdns",
-    "node.count",
-    "node.index",
-    "partition.count",
-    "partition.ids",
-    "replication.factor",
-    "replication.buffer_size",
-    "replication.buffer_timeout_ms",
-    "replication.catchup_timeout_ms",
-    "segment.size_bytes",
-    "segment.compression",
-    "sync.interval_ms",
-    "sync.idle_interval_ms",
-    "sync.max_batch_size",
-    "sync.min_bytes",
-    "threads.read",
-    "threads.write",
-    "limits.max_clients",
-    "limits.max_bulk_bytes",
-    "limits.max_array_len",
-    "limits.max_pending_reply_bytes",
-    "log.level",
-};
+namespace keys = config_keys;
+using keys::KeySpec;
 
 bool is_known_key(std::string_view key) {
-  return std::find(std::begin(kKeys), std::end(kKeys), key) != std::end(kKeys);
-}
-
-// SIERRA_NETWORK__CLIENT_ADDRESS for network.client_address (with the default separator).
-std::string env_name(std::string_view key, std::string_view separator = "__") {
-  std::string out = "SIERRA_";
-  for (char c : key) {
-    if (c == '.') {
-      out += separator;
-    } else {
-      out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    }
-  }
-  return out;
+  return keys::find(key) != nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,22 +84,6 @@ std::string_view type_name(VType t) {
       return "a date/time";
   }
   return "a value";
-}
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      out += '?';  // keep the message on one line
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
 }
 
 std::string show(const Value& v) {
@@ -241,20 +180,6 @@ ConfigError error_for(std::string_view key, std::string_view reason, std::string
     msg += "]";
   }
   return ConfigError{2, std::move(msg)};
-}
-
-std::string trim(std::string_view s) {
-  size_t b = 0;
-  size_t e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // `open_max`: max is only the type's limit, so a value below min reads "must be at least".
@@ -354,6 +279,16 @@ std::expected<std::vector<uint16_t>, std::string> to_u16_list(const Value& v) {
   return out;
 }
 
+std::optional<LogLevel> parse_log_level(std::string_view s) {
+  std::string l = lower(trim(s));
+  if (l == "trace") return LogLevel::Trace;
+  if (l == "debug") return LogLevel::Debug;
+  if (l == "info") return LogLevel::Info;
+  if (l == "warn" || l == "warning") return LogLevel::Warn;
+  if (l == "error") return LogLevel::Error;
+  return std::nullopt;
+}
+
 // Reads typed values out of the merged layer; remembers the first error and then does nothing.
 class Reader {
  public:
@@ -374,15 +309,6 @@ class Reader {
     auto n = to_uint(*v, min, max.value_or(std::numeric_limits<T>::max()), !max.has_value());
     if (!n) return fail(key, n.error(), v->origin);
     out = static_cast<T>(*n);
-  }
-
-  template <class T>
-  void opt_uint(std::string_view key, std::optional<T>& out, uint64_t min = 0,
-                std::optional<uint64_t> max = std::nullopt) {
-    if (error || !has(key)) return;
-    T value{};
-    uint(key, value, min, max);
-    if (!error) out = value;
   }
 
   void boolean(std::string_view key, bool& out) {
@@ -412,6 +338,14 @@ class Reader {
     out = std::move(*l);
   }
 
+  // Reads the key's value into its member of `cfg` if a source set it, then applies its rule.
+  void read(const KeySpec& spec, Config& cfg) {
+    if (error) return;
+    if (has(spec.key)) std::visit([&](const auto& f) { read_into(spec, f.get(cfg)); }, spec.field);
+    if (error || spec.check == nullptr) return;
+    if (std::string reason = spec.check(cfg); !reason.empty()) fail(spec.key, reason);
+  }
+
   std::string origin(std::string_view key) const {
     const Value* v = find(key);
     return v ? v->origin : std::string();
@@ -426,72 +360,27 @@ class Reader {
   std::optional<ConfigError> error;
 
  private:
+  void read_into(const KeySpec& spec, std::string& out) { string(spec.key, out); }
+  void read_into(const KeySpec& spec, bool& out) { boolean(spec.key, out); }
+  void read_into(const KeySpec& spec, keys::U16List& out) { u16_list(spec.key, out); }
+  template <class T>
+  requires(std::is_unsigned_v<T> && !std::is_same_v<T, bool>) void read_into(const KeySpec& spec,
+                                                                             T& out) {
+    uint(spec.key, out, spec.range.min, spec.range.max);
+  }
+  void read_into(const KeySpec& spec, LogLevel& out) {
+    std::string level;
+    string(spec.key, level);
+    if (error) return;
+    if (auto l = parse_log_level(level)) {
+      out = *l;
+    } else {
+      fail(spec.key, "must be one of trace, debug, info, warn, error (got " + quote(level) + ")");
+    }
+  }
+
   const Layer& merged_;
 };
-
-// ---------------------------------------------------------------------------------------------
-// Individual value rules.
-
-// "ip:port" or "[ipv6]:port"; an IP literal (no host names), port 0..65535.
-std::expected<std::pair<std::string, uint16_t>, std::string> parse_socket_address(
-    std::string_view s) {
-  std::string host;
-  std::string_view port;
-  if (!s.empty() && s.front() == '[') {
-    size_t close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
-      return std::unexpected("expected host:port or [ipv6]:port (got " + quote(s) + ")");
-    }
-    host = std::string(s.substr(1, close - 1));
-    port = s.substr(close + 2);
-    in6_addr a6{};
-    if (inet_pton(AF_INET6, host.c_str(), &a6) != 1) {
-      return std::unexpected("not an IPv6 address: " + quote(host) + " (got " + quote(s) + ")");
-    }
-  } else {
-    size_t colon = s.rfind(':');
-    if (colon == std::string_view::npos) {
-      return std::unexpected("expected host:port (got " + quote(s) + ")");
-    }
-    host = std::string(s.substr(0, colon));
-    port = s.substr(colon + 1);
-    if (host.find(':') != std::string::npos) {
-      return std::unexpected("an IPv6 address must be in brackets, e.g. [::1]:9090 (got " +
-                             quote(s) + ")");
-    }
-    in_addr a4{};
-    if (inet_pton(AF_INET, host.c_str(), &a4) != 1) {
-      return std::unexpected("host must be an IP address such as 0.0.0.0 or 127.0.0.1 (got " +
-                             quote(s) + ")");
-    }
-  }
-  uint32_t p = 0;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p > 65535) {
-    return std::unexpected("port must be a number 0..65535 (got " + quote(s) + ")");
-  }
-  return std::pair{host, static_cast<uint16_t>(p)};
-}
-
-std::optional<LogLevel> parse_log_level(std::string_view s) {
-  std::string l = lower(trim(s));
-  if (l == "trace") return LogLevel::Trace;
-  if (l == "debug") return LogLevel::Debug;
-  if (l == "info") return LogLevel::Info;
-  if (l == "warn" || l == "warning") return LogLevel::Warn;
-  if (l == "error") return LogLevel::Error;
-  return std::nullopt;
-}
-
-template <class T>
-std::string join(const std::vector<T>& v) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ",";
-    out += std::to_string(v[i]);
-  }
-  return out + "]";
-}
 
 // Returns the index of the first value seen twice, if any.
 std::optional<uint16_t> first_duplicate(const std::vector<uint16_t>& v) {
@@ -504,39 +393,6 @@ std::optional<uint16_t> first_duplicate(const std::vector<uint16_t>& v) {
 
 // ---------------------------------------------------------------------------------------------
 // Sources.
-
-struct CliFlag {
-  const char* spec;  // CLI11 names
-  const char* name;  // shown as the origin
-  const char* key;   // config key ("" for --config)
-  const char* type;  // shown in --help
-  const char* help;
-};
-
-constexpr CliFlag kCliFlags[] = {
-    {"-d,--dir", "--dir", "dir", "PATH", "Data directory (dir) [default: ./data]"},
-    {"--client-address", "--client-address", "network.client_address", "IP:PORT",
-     "Client listen address ip:port (network.client_address) [default: 0.0.0.0:9090]"},
-    {"--cluster-address", "--cluster-address", "network.cluster_address", "MULTIADDR",
-     "Cluster multiaddr (network.cluster_address), cluster only"},
-    {"-c,--config", "--config", "", "FILE",
-     "TOML config file [default: ./sierra.toml, then $XDG_CONFIG_HOME/sierradb/sierra.toml]"},
-    {"-l,--log-level,--log", "--log-level", "log.level", "LEVEL",
-     "Log level: trace|debug|info|warn|error (log.level) [default: info]"},
-    {"--partitions", "--partitions", "partition.count", "N",
-     "Number of partitions, fixed per data dir (partition.count) [default: 32]"},
-    {"--buckets", "--buckets", "bucket.count", "N",
-     "Number of buckets, fixed per data dir (bucket.count) [default: 4]"},
-    {"--segment-size", "--segment-size", "segment.size_bytes", "BYTES",
-     "Segment file size in bytes (segment.size_bytes) [default: 268435456]"},
-    {"--strict-versioning", "--strict-versioning", "append.strict_versioning", "BOOL",
-     "true|false (append.strict_versioning) [default: true]"},
-    {"-n,--node-count", "--node-count", "node.count", "N",
-     "Number of nodes (node.count) [default: 1]"},
-    {"-i,--node-index", "--node-index", "node.index", "N",
-     "Index of this node (node.index) [default: 0]"},
-    {"--mdns", "--mdns", "network.mdns", "BOOL", "true|false (network.mdns), cluster only"},
-};
 
 struct CliResult {
   Layer layer;
@@ -553,11 +409,26 @@ std::expected<CliResult, ConfigError> parse_cli(int argc, const char* const* arg
       "SIERRA_<KEY> with '__' for '.', e.g. SIERRA_NETWORK__CLIENT_ADDRESS=127.0.0.1:9090.\n"
       "Precedence: flags > [[nodes]] entry > environment > file > defaults.\n"
       "See docs/CONFIGURATION.md.");
-  std::vector<std::string> values(std::size(kCliFlags));
-  std::vector<CLI::Option*> options;
-  for (size_t i = 0; i < std::size(kCliFlags); ++i) {
-    options.push_back(app.add_option(kCliFlags[i].spec, values[i], kCliFlags[i].help)
-                          ->type_name(kCliFlags[i].type));
+  std::string config_path;
+  CLI::Option* config_option = app.add_option("-c,--config", config_path,
+                                              "TOML config file [default: ./sierra.toml, then "
+                                              "$XDG_CONFIG_HOME/sierradb/sierra.toml]")
+                                   ->type_name("FILE");
+  bool print_doc = false;
+  app.add_flag("--print-config-doc", print_doc,
+               "Print the key table of docs/CONFIGURATION.md (markdown) and exit");
+  struct KeyFlag {
+    const KeySpec* spec;
+    CLI::Option* option;
+    std::string value;
+  };
+  std::vector<KeyFlag> flags;
+  flags.reserve(keys::keys().size());  // options keep pointers to `value`
+  for (const KeySpec& k : keys::keys()) {
+    if (k.flag.empty()) continue;
+    KeyFlag& f = flags.emplace_back(KeyFlag{&k, nullptr, {}});
+    f.option = app.add_option(std::string(k.flag), f.value, keys::flag_help(k))
+                   ->type_name(std::string(k.metavar));
   }
 
   const char* fallback[] = {"sierradb", nullptr};
@@ -580,14 +451,14 @@ std::expected<CliResult, ConfigError> parse_cli(int argc, const char* const* arg
         ConfigError{2, "config error: command line: " + trim(what) + " (see --help)"});
   }
 
+  if (print_doc) return std::unexpected(ConfigError{0, trim(keys::markdown_table())});
+
   CliResult out;
-  for (size_t i = 0; i < std::size(kCliFlags); ++i) {
-    if (options[i]->count() == 0) continue;
-    if (std::string_view(kCliFlags[i].key).empty()) {
-      out.config_path = values[i];
-    } else {
-      out.layer[kCliFlags[i].key] = text_value(values[i], kCliFlags[i].name);
-    }
+  if (config_option->count() > 0) out.config_path = config_path;
+  for (const KeyFlag& f : flags) {
+    if (f.option->count() == 0) continue;
+    out.layer[std::string(f.spec->key)] =
+        text_value(f.value, std::string(keys::flag_name(f.spec->flag)));
   }
   return out;
 }
@@ -622,9 +493,9 @@ EnvResult read_env(const std::map<std::string, std::string>& env,
     }
     std::string warning = "ignoring unknown environment variable " + name;
     // Upstream documents single-underscore names that never worked (PROTOCOL §8.2): suggest.
-    for (std::string_view k : kKeys) {
-      if (env_name(k, "_") == name) {
-        warning += " (did you mean " + env_name(k) + "?)";
+    for (const KeySpec& k : keys::keys()) {
+      if (keys::env_name(k.key, "_") == name) {
+        warning += " (did you mean " + keys::env_name(k.key) + "?)";
         break;
       }
     }
@@ -677,7 +548,8 @@ std::expected<FileResult, ConfigError> read_file(const std::string& path,
       std::vector<std::string> node_unknown;
       flatten(*arr->get(i)->as_table(), "", node_origin, layer, node_unknown);
       for (auto it = layer.begin(); it != layer.end();) {
-        if (it->first.starts_with("node.")) {
+        const KeySpec* spec = keys::find(it->first);
+        if (spec && spec->scope == keys::Scope::NotPerNode) {
           warnings.push_back("ignoring " + it->first + " in " + node_origin +
                              " (node.count and node.index cannot be overridden per node)");
           it = layer.erase(it);
@@ -748,20 +620,19 @@ std::expected<Config, ConfigError> build(int argc, const char* const* argv,
   // other than the entries themselves.
   Layer base = merge({&file.layer, &envr.layer, &cli->layer});
   Reader pre(base);
-  std::optional<uint32_t> node_count;
-  std::optional<uint32_t> node_index;
-  pre.opt_uint("node.count", node_count, 1);
-  pre.opt_uint("node.index", node_index);
+  for (const KeySpec& k : keys::keys()) {
+    if (k.scope == keys::Scope::NotPerNode) pre.read(k, cfg);
+  }
   if (pre.error) return std::unexpected(*pre.error);
-  cfg.node.count =
-      node_count.value_or(file.nodes.empty() ? 1u : static_cast<uint32_t>(file.nodes.size()));
-  if (!node_index && cfg.node.count > 1) {
+  if (!pre.has("node.count") && !file.nodes.empty()) {
+    cfg.node.count = static_cast<uint32_t>(file.nodes.size());
+  }
+  if (!pre.has("node.index") && cfg.node.count > 1) {
     return std::unexpected(error_for("node.index",
                                      "required when node.count > 1 (node.count is " +
                                          std::to_string(cfg.node.count) + "); set --node-index",
                                      ""));
   }
-  cfg.node.index = node_index.value_or(0);
   if (cfg.node.index >= cfg.node.count) {
     return std::unexpected(error_for("node.index",
                                      "must be less than node.count (" +
@@ -785,75 +656,12 @@ std::expected<Config, ConfigError> build(int argc, const char* const* argv,
   Layer merged = merge({&file.layer, &envr.layer, override_layer, &cli->layer});
   Reader r(merged);
 
-  r.string("dir", cfg.dir);
-  if (!r.error && trim(cfg.dir).empty()) r.fail("dir", "must not be empty");
-  r.boolean("append.strict_versioning", cfg.append.strict_versioning);
-
-  r.uint("partition.count", cfg.partition.count, 1, 65535);
-  r.uint("bucket.count", cfg.bucket.count, 1, 65535);
-  r.u16_list("bucket.ids", cfg.bucket.ids);
-  r.u16_list("partition.ids", cfg.partition.ids);
-  r.uint("cache.capacity_bytes", cfg.cache.capacity_bytes);
-  r.uint("heartbeat.interval_ms", cfg.heartbeat.interval_ms, 1);
-  r.uint("heartbeat.timeout_ms", cfg.heartbeat.timeout_ms, 1);
-
-  r.boolean("network.cluster_enabled", cfg.network.cluster_enabled);
-  r.string("network.cluster_address", cfg.network.cluster_address);
-  r.string("network.client_address", cfg.network.client_address);
-  r.boolean("network.mdns", cfg.network.mdns);
-
-  std::optional<uint8_t> factor;
-  r.opt_uint("replication.factor", factor, 1, 255);
-  r.uint("replication.buffer_size", cfg.replication.buffer_size, 1);
-  r.uint("replication.buffer_timeout_ms", cfg.replication.buffer_timeout_ms, 1);
-  r.uint("replication.catchup_timeout_ms", cfg.replication.catchup_timeout_ms, 1);
-
-  r.uint("segment.size_bytes", cfg.segment.size_bytes, 128 * kKiB, 10 * kGiB);
-  r.boolean("segment.compression", cfg.segment.compression);
-
-  std::optional<uint64_t> idle;
-  r.uint("sync.interval_ms", cfg.sync.interval_ms, 0, 10000);
-  r.opt_uint("sync.idle_interval_ms", idle, 0, 60000);
-  r.uint("sync.max_batch_size", cfg.sync.max_batch_size, 1, 1000000);
-  r.uint("sync.min_bytes", cfg.sync.min_bytes);
-
-  std::optional<uint16_t> threads_read;
-  std::optional<uint16_t> threads_write;
-  r.opt_uint("threads.read", threads_read, 1, 1024);
-  r.opt_uint("threads.write", threads_write, 1, 1024);
-
-  uint64_t max_bulk = 512 * kMiB;
-  r.uint("limits.max_clients", cfg.limits.max_clients, 1, 1000000);
-  r.uint("limits.max_bulk_bytes", max_bulk, 1);
-  r.uint("limits.max_array_len", cfg.limits.max_array_len, 1);
-  r.uint("limits.max_pending_reply_bytes", cfg.limits.max_pending_reply_bytes, 64 * kKiB);
-
-  if (!r.error && r.has("log.level")) {
-    std::string level;
-    r.string("log.level", level);
-    if (!r.error) {
-      auto l = parse_log_level(level);
-      if (!l) {
-        r.fail("log.level",
-               "must be one of trace, debug, info, warn, error (got " + quote(level) + ")");
-      } else {
-        cfg.log.level = *l;
-      }
-    }
+  for (const KeySpec& k : keys::keys()) {
+    if (k.scope == keys::Scope::Any) r.read(k, cfg);
   }
   if (r.error) return std::unexpected(*r.error);
 
-  // ---- cross-field rules ----
-  if (auto a = parse_socket_address(cfg.network.client_address); !a) {
-    r.fail("network.client_address", a.error());
-  } else {
-    cfg.network.client_host = a->first;
-    cfg.network.client_port = a->second;
-  }
-  if (!cfg.network.cluster_address.starts_with("/")) {
-    r.fail("network.cluster_address", "must be a multiaddr such as /ip4/0.0.0.0/tcp/0 (got " +
-                                          quote(cfg.network.cluster_address) + ")");
-  }
+  // ---- cross-field rules (the rules of single keys are in the key table) ----
   if (cfg.heartbeat.timeout_ms <= cfg.heartbeat.interval_ms) {
     r.fail("heartbeat.timeout_ms", "must be greater than heartbeat.interval_ms (" +
                                        std::to_string(cfg.heartbeat.interval_ms) + ") (got " +
@@ -872,8 +680,9 @@ std::expected<Config, ConfigError> build(int argc, const char* const* argv,
     r.fail("partition.count", "must be at least node.count (" + std::to_string(cfg.node.count) +
                                   ") (got " + std::to_string(cfg.partition.count) + ")");
   }
-  cfg.replication.factor =
-      factor.value_or(static_cast<uint8_t>(std::clamp<uint32_t>(cfg.node.count, 1, 3)));
+  if (!r.has("replication.factor")) {
+    cfg.replication.factor = static_cast<uint8_t>(std::clamp<uint32_t>(cfg.node.count, 1, 3));
+  }
   if (cfg.replication.factor > cfg.node.count) {
     r.fail("replication.factor", "must not exceed node.count (" + std::to_string(cfg.node.count) +
                                      ") (got " + std::to_string(cfg.replication.factor) + ")");
@@ -905,15 +714,16 @@ std::expected<Config, ConfigError> build(int argc, const char* const* argv,
       }
     }
   }
-  if (idle && *idle < cfg.sync.interval_ms) {
+  const bool idle_set = r.has("sync.idle_interval_ms");
+  if (idle_set && cfg.sync.idle_interval_ms < cfg.sync.interval_ms) {
     // Upstream rejects idle >= interval (inverted, PROTOCOL §11 row 19); the sane rule is this.
     r.fail("sync.idle_interval_ms", "must be at least sync.interval_ms (" +
                                         std::to_string(cfg.sync.interval_ms) + ") (got " +
-                                        std::to_string(*idle) + ")");
+                                        std::to_string(cfg.sync.idle_interval_ms) + ")");
   }
   if (r.error) return std::unexpected(*r.error);
 
-  // ---- derived values ----
+  // ---- computed defaults and derived values ----
   if (cfg.bucket.ids) {
     cfg.owned_buckets = *cfg.bucket.ids;
     std::sort(cfg.owned_buckets.begin(), cfg.owned_buckets.end());
@@ -929,16 +739,19 @@ std::expected<Config, ConfigError> build(int argc, const char* const* argv,
     }
   }
   const auto owned = static_cast<uint16_t>(cfg.owned_buckets.size());
-  cfg.threads.write = threads_write.value_or(owned);
+  if (!r.has("threads.write")) cfg.threads.write = owned;
   if (cfg.threads.write > owned || owned % cfg.threads.write != 0) {
     r.fail("threads.write", "must divide the number of owned buckets (" + std::to_string(owned) +
                                 ") (got " + std::to_string(cfg.threads.write) + ")");
     return std::unexpected(*r.error);
   }
   unsigned cores = std::thread::hardware_concurrency();
-  cfg.threads.read = threads_read.value_or(
-      static_cast<uint16_t>(std::clamp<unsigned>(2 * std::max(cores, 1u), 4, 32)));
-  cfg.sync.idle_interval_ms = idle.value_or(std::min<uint64_t>(10 * cfg.sync.interval_ms, 1000));
+  if (!r.has("threads.read")) {
+    cfg.threads.read = static_cast<uint16_t>(std::clamp<unsigned>(2 * std::max(cores, 1u), 4, 32));
+  }
+  if (!idle_set) cfg.sync.idle_interval_ms = std::min<uint64_t>(10 * cfg.sync.interval_ms, 1000);
+  // As configured (default 512 MiB), capped: an event can never be larger than a segment.
+  const uint64_t max_bulk = r.has("limits.max_bulk_bytes") ? cfg.limits.max_bulk_bytes : 512 * kMiB;
   cfg.limits.max_bulk_bytes = std::min(max_bulk, cfg.segment.size_bytes);
 
   cfg.config_file = file.path;
@@ -1006,31 +819,13 @@ std::map<std::string, std::string> capture_environment() {
 }
 
 std::string describe(const Config& c) {
-  std::ostringstream s;
-  auto opt_list = [](const std::optional<std::vector<uint16_t>>& v) {
-    return v ? join(*v) : std::string("auto");
-  };
-  s << "dir=" << c.dir << " config_file=" << (c.config_file.empty() ? "none" : c.config_file)
-    << " network.client_address=" << c.network.client_address
-    << " append.strict_versioning=" << (c.append.strict_versioning ? "true" : "false")
-    << " partition.count=" << c.partition.count << " partition.ids=" << opt_list(c.partition.ids)
-    << " bucket.count=" << c.bucket.count << " bucket.ids=" << opt_list(c.bucket.ids)
-    << " owned_buckets=" << join(c.owned_buckets) << " segment.size_bytes=" << c.segment.size_bytes
-    << " segment.compression=" << (c.segment.compression ? "true" : "false")
-    << " cache.capacity_bytes=" << c.cache.capacity_bytes
-    << " sync.interval_ms=" << c.sync.interval_ms
-    << " sync.idle_interval_ms=" << c.sync.idle_interval_ms
-    << " sync.max_batch_size=" << c.sync.max_batch_size << " sync.min_bytes=" << c.sync.min_bytes
-    << " threads.read=" << c.threads.read << " threads.write=" << c.threads.write
-    << " node.count=" << c.node.count << " node.index=" << c.node.index
-    << " replication.factor=" << static_cast<unsigned>(c.replication.factor)
-    << " network.cluster_enabled=" << (c.network.cluster_enabled ? "true" : "false")
-    << " limits.max_clients=" << c.limits.max_clients
-    << " limits.max_bulk_bytes=" << c.limits.max_bulk_bytes
-    << " limits.max_array_len=" << c.limits.max_array_len
-    << " limits.max_pending_reply_bytes=" << c.limits.max_pending_reply_bytes
-    << " log.level=" << to_string(c.log.level);
-  return s.str();
+  std::string out;
+  for (const KeySpec& k : keys::keys()) {
+    out += std::string(k.key) + "=" + keys::format_value(k, c) + " ";
+  }
+  out += "owned_buckets=" + join(c.owned_buckets);
+  out += " config_file=" + (c.config_file.empty() ? std::string("none") : c.config_file);
+  return out;
 }
 
 }  // namespace sierra::server

@@ -1,6 +1,7 @@
 // Server configuration: one validated Config built from CLI flags, per-node overrides,
 // SIERRA_* environment variables, a TOML file and defaults (PROTOCOL.md §8, DECISIONS.md D2/D3).
-// Every key, default, env var, flag and rule is documented in docs/CONFIGURATION.md.
+// Every key is one row of the key table (config_keys.hpp), which also drives --help, describe()
+// and the key table of docs/CONFIGURATION.md (`sierradb --print-config-doc`).
 //
 // Precedence, highest first:
 //   1. CLI flags;
@@ -11,8 +12,9 @@
 //   5. defaults.
 //
 // load_config never throws. It returns either a Config, or a ConfigError that carries the text
-// to print and the process exit code: 0 for --help/--version (print to stdout), 2 for every
-// configuration problem (print to stderr; one line "config error: <key>: <reason>").
+// to print and the process exit code: 0 for --help/--version/--print-config-doc (print to
+// stdout), 2 for every configuration problem (print to stderr; one line
+// "config error: <key>: <reason>").
 #pragma once
 
 #include <cstdint>
@@ -124,8 +126,8 @@ struct Config {
 };
 
 struct ConfigError {
-  int exit_code = 2;  // 0: --help / --version (message goes to stdout); 2: bad configuration
-  // Help/version text, or one line "config error: <key>: <reason> [<source>]"; no trailing
+  int exit_code = 2;  // 0: --help / --version / --print-config-doc (to stdout); 2: bad config
+  // Help/version/doc text, or one line "config error: <key>: <reason> [<source>]"; no trailing
   // newline. <source> names where the bad value came from: "--partitions",
   // "env SIERRA_PARTITION__COUNT", "file ./sierra.toml", "nodes[1] in ./sierra.toml".
   std::string message;
