@@ -1,19 +1,15 @@
 #include "engine/database.hpp"
 
-#include <sys/resource.h>
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <future>
 #include <set>
 #include <span>
-#include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/background_worker.hpp"
 #include "engine/bucket/bucket.hpp"
 #include "engine/file.hpp"
+#include "engine/meta.hpp"
 #include "engine/segment/record_window.hpp"
 #include "engine/writer_pool.hpp"
 
@@ -46,10 +42,6 @@ DatabaseBuilder& DatabaseBuilder::bucket_ids_from_range(BucketId first, BucketId
   for (uint32_t b = first; b < last; ++b) options_.bucket_ids.push_back(static_cast<BucketId>(b));
   return *this;
 }
-DatabaseBuilder& DatabaseBuilder::reader_threads(uint16_t n) {
-  options_.reader_threads = n;
-  return *this;
-}
 DatabaseBuilder& DatabaseBuilder::writer_threads(uint16_t n) {
   options_.writer_threads = n;
   return *this;
@@ -74,7 +66,6 @@ DatabaseBuilder& DatabaseBuilder::on_commit(CommitListener listener) {
 namespace {
 
 constexpr uint64_t kMinSegmentSize = 4096;
-constexpr int kMetaVersion = 1;
 
 std::unexpected<Error> config_error(std::string msg) {
   return make_error(Errc::InvalidConfig, std::move(msg));
@@ -116,7 +107,6 @@ Status validate(DatabaseOptions& o, bool range_error) {
                         ") exceeds the number of owned buckets (" +
                         std::to_string(o.bucket_ids.size()) + ")");
   }
-  if (o.reader_threads == 0) return config_error("reader_threads must be at least 1");
   if (o.flush_interval_events == 0) return config_error("flush_interval_events must be at least 1");
   if (o.flush_interval_duration.count() < 0) {
     return config_error("flush_interval_duration must not be negative");
@@ -124,58 +114,8 @@ Status validate(DatabaseOptions& o, bool range_error) {
   return {};
 }
 
-// meta.json records what cannot change for the life of a data directory.
-Status check_meta(const fs::path& dir, const DatabaseOptions& o) {
-  const fs::path path = dir / "meta.json";
-  std::error_code ec;
-  if (fs::exists(path, ec)) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      return make_error(Errc::CorruptHeader, "meta.json is not valid JSON: " + path.string());
-    }
-    auto get = [&](const char* k) -> int64_t {
-      auto it = j.find(k);
-      return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : -1;
-    };
-    if (get("version") != kMetaVersion) {
-      return make_error(Errc::UnsupportedVersion, "meta.json: unsupported version");
-    }
-    auto mismatch = [&](const char* key, int64_t have, uint64_t want) -> Status {
-      if (have != static_cast<int64_t>(want)) {
-        return make_error(Errc::ConfigMismatch,
-                          std::string("data directory was created with ") + key + " = " +
-                              std::to_string(have) + ", but " + std::to_string(want) +
-                              " was requested (it cannot change for the life of the directory)");
-      }
-      return {};
-    };
-    if (auto s = mismatch("partition_count", get("partition_count"), o.partition_count); !s)
-      return s;
-    if (auto s = mismatch("total_buckets", get("total_buckets"), o.total_buckets); !s) return s;
-    return mismatch("segment_size", get("segment_size"), o.segment_size);
-  }
-  nlohmann::json j = {{"version", kMetaVersion},
-                      {"partition_count", o.partition_count},
-                      {"total_buckets", o.total_buckets},
-                      {"segment_size", o.segment_size}};
-  const std::string text = j.dump(2) + "\n";
-  return write_file_atomically(
-      path, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-}
-
-void raise_fd_limit() {
-  rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &lim);
-  }
-}
-
 void default_log(LogLevel level, std::string_view msg) {
-  if (level == LogLevel::Debug || level == LogLevel::Info) return;
+  if (level < LogLevel::Warn) return;
   std::fprintf(stderr, "sierradb engine %s: %.*s\n", level == LogLevel::Warn ? "warn" : "error",
                static_cast<int>(msg.size()), msg.data());
 }
@@ -534,8 +474,10 @@ Result<std::shared_ptr<Database>> DatabaseBuilder::open(const fs::path& dir) con
       if (auto s = sync_directory(d); !s) return std::unexpected(s.error());
     }
   }
-  if (auto s = check_meta(dir, o); !s) return std::unexpected(s.error());
-  raise_fd_limit();
+  if (auto s = load_or_create_meta(dir, Meta{o.partition_count, o.total_buckets, o.segment_size});
+      !s) {
+    return std::unexpected(s.error());
+  }
 
   auto impl = std::make_unique<DatabaseImpl>();
   impl->dir = dir;

@@ -22,6 +22,7 @@
 
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
+#include "engine/log.hpp"
 #include "engine/segment/event_view.hpp"
 #include "engine/segment/record.hpp"
 #include "engine/transaction.hpp"
@@ -33,9 +34,6 @@ class Database;
 class PartitionIteratorImpl;
 class StreamIteratorImpl;
 
-enum class LogLevel { Debug, Info, Warn, Error };
-using LogSink = std::function<void(LogLevel, std::string_view)>;
-
 // Called on a writer thread after a batch became durable and visible: the partitions whose
 // latest sequence moved, with their new latest sequence. Must be fast and must not block.
 using CommitListener = std::function<void(std::span<const std::pair<PartitionId, uint64_t>>)>;
@@ -44,9 +42,8 @@ struct DatabaseOptions {
   uint64_t segment_size = 256ull * 1024 * 1024;
   uint16_t partition_count = 32;
   uint16_t total_buckets = 4;
-  std::vector<BucketId> bucket_ids;  // empty: all of 0..total_buckets-1
-  uint16_t reader_threads = 4;       // for callers that run reads on a pool (the server)
-  uint16_t writer_threads = 0;       // 0: one per owned bucket
+  std::vector<BucketId> bucket_ids;                      // empty: all of 0..total_buckets-1
+  uint16_t writer_threads = 0;                           // 0: one per owned bucket
   std::chrono::microseconds flush_interval_duration{0};  // longest wait for company (D3)
   uint32_t flush_interval_events = 1000;                 // cap of events per group commit
   LogSink log;                                           // default: warnings and errors to stderr
@@ -61,7 +58,6 @@ class DatabaseBuilder {
   DatabaseBuilder& bucket_ids(std::vector<BucketId> ids);
   // [first, last) — e.g. (0, 4) owns buckets 0,1,2,3.
   DatabaseBuilder& bucket_ids_from_range(BucketId first, BucketId last);
-  DatabaseBuilder& reader_threads(uint16_t n);
   DatabaseBuilder& writer_threads(uint16_t n);
   DatabaseBuilder& flush_interval_duration(std::chrono::microseconds d);
   DatabaseBuilder& flush_interval_events(uint32_t n);

@@ -25,9 +25,11 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/log.hpp"
+
 namespace sierra::server {
 
-enum class LogLevel : uint8_t { Trace, Debug, Info, Warn, Error };
+using LogLevel = sierra::LogLevel;  // one set of levels for the server and the engine
 
 // "trace", "debug", "info", "warn", "error".
 std::string_view to_string(LogLevel level);

@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <asio.hpp>
 #include <chrono>
 #include <csignal>
@@ -11,8 +13,8 @@
 #include <exception>
 #include <string>
 
+#include "engine/check/command.hpp"
 #include "engine/database.hpp"
-#include "engine/check/check.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
@@ -40,6 +42,9 @@ spdlog::level::level_enum spd_level(sierra::server::LogLevel level) {
 
 void engine_log(sierra::LogLevel level, std::string_view msg) {
   switch (level) {
+    case sierra::LogLevel::Trace:
+      spdlog::trace("engine: {}", msg);
+      break;
     case sierra::LogLevel::Debug:
       spdlog::debug("engine: {}", msg);
       break;
@@ -52,6 +57,16 @@ void engine_log(sierra::LogLevel level, std::string_view msg) {
     case sierra::LogLevel::Error:
       spdlog::error("engine: {}", msg);
       break;
+  }
+}
+
+// The process's open-files soft limit up to its hard limit, before the database opens its segment
+// and index files (the engine leaves process-wide settings to its embedder).
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
   }
 }
 
@@ -101,12 +116,12 @@ int run(int argc, char** argv) {
       .bucket_ids(
           std::vector<sierra::BucketId>(config.owned_buckets.begin(), config.owned_buckets.end()))
       .segment_size(config.segment.size_bytes)
-      .reader_threads(config.threads.read)
       .writer_threads(config.threads.write)
       .flush_interval_duration(std::chrono::milliseconds(config.sync.interval_ms))
       .flush_interval_events(static_cast<uint32_t>(config.sync.max_batch_size))
       .log_sink(engine_log)
       .on_commit(hub->listener());
+  raise_fd_limit();
   auto db = builder.open(config.dir);
   if (!db) {
     spdlog::error("cannot open database in {}: {}", config.dir, db.error().to_string());
@@ -156,9 +171,8 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // `sierradb check <dir> [--repair]`: the offline verifier (engine/check/check.hpp).
-  if (argc >= 2 && std::string_view(argv[1]) == "check")
-    return sierra::server::run_check(argc, argv);
+  // `sierradb check <dir> [--repair]`: the offline verifier (engine/check/command.hpp).
+  if (argc >= 2 && std::string_view(argv[1]) == "check") return sierra::run_check(argc, argv);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

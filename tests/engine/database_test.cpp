@@ -65,7 +65,6 @@ TEST_F(DatabaseTest, BuilderWithAllOptionsOpens) {
                 .segment_size(1'000'000)
                 .total_buckets(32)
                 .bucket_ids_from_range(0, 32)
-                .reader_threads(4)
                 .writer_threads(4)
                 .flush_interval_duration(std::chrono::milliseconds(50))
                 .flush_interval_events(500)
@@ -415,11 +414,7 @@ TEST_F(DatabaseBatchValidation, InterleavedStreams) {
 class DatabaseIterators : public DatabaseTest {
  protected:
   void SetUp() override {
-    db_ = open(DatabaseBuilder()
-                   .segment_size(128 * 1024)
-                   .total_buckets(1)
-                   .writer_threads(1)
-                   .reader_threads(1));
+    db_ = open(DatabaseBuilder().segment_size(128 * 1024).total_buckets(1).writer_threads(1));
   }
   // Appends `n` single events to `stream` (~150 per segment), submitted asynchronously in groups
   // of 100 (one bucket: they are executed in submission order, with group commit).
@@ -720,7 +715,6 @@ TEST_F(DatabaseTest, InvalidConfigurationsAreErrors) {
   expect_invalid(DatabaseBuilder().partition_count(0), "zero partitions");
   expect_invalid(DatabaseBuilder().partition_count(2).total_buckets(4), "buckets > partitions");
   expect_invalid(DatabaseBuilder().segment_size(100), "tiny segment");
-  expect_invalid(DatabaseBuilder().reader_threads(0), "zero readers");
   expect_invalid(DatabaseBuilder().flush_interval_events(0), "zero flush events");
 }
 

@@ -1,19 +1,14 @@
-// `sierradb check`: offline verification (and limited repair) of a data directory.
+// The offline verifier: check_directory and the printing of its report.
 #include "engine/check/check.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
-#include <sstream>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,226 +22,64 @@
 #include "engine/segment/segment_reader.hpp"
 #include "engine/segment/segment_writer.hpp"
 
-namespace sierra::server {
+namespace sierra {
+
+std::string segment_location(BucketId b, SegmentId s) {
+  return "bucket " + std::to_string(b) + " segment " + std::to_string(s);
+}
+std::string segment_location(BucketId b, SegmentId s, uint64_t offset) {
+  return segment_location(b, s) + " offset " + std::to_string(offset);
+}
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace sf = segment_format;
 
-constexpr int kExitHealthy = 0;
-constexpr int kExitProblems = 1;
-constexpr int kExitUsage = 2;
-constexpr int64_t kMetaVersion = 1;
 // Index mismatches reported individually per file before the rest are only counted.
 constexpr uint64_t kMaxMismatchLines = 5;
 
-constexpr std::string_view kUsage =
-    "usage: sierradb check <dir> [--repair]\n"
-    "  Verifies a data directory offline (the server must not be running on it): meta.json,\n"
-    "  segment headers, record checksums, transactions, index files, gapless sequences and\n"
-    "  versions, consecutive log positions. Exit 0 healthy, 1 problems found, 2 usage error.\n"
-    "  --repair  rebuild missing/damaged index files of closed segments from their data and\n"
-    "            truncate a torn tail of the live segment, then check again. A damaged record\n"
-    "            of the live segment followed by acknowledged transactions is truncated too,\n"
-    "            after the dropped bytes are saved to <segment file>.damaged-<offset>. A closed\n"
-    "            segment's data is never modified.\n";
-
-struct Meta {
-  uint16_t partition_count = 0;
-  uint16_t total_buckets = 0;
-  uint64_t segment_size = 0;
-};
-
 std::string where(BucketId b, SegmentId s) {
-  return "bucket " + std::to_string(b) + " segment " + std::to_string(s);
+  return segment_location(b, s);
 }
 std::string where(BucketId b, SegmentId s, uint64_t offset) {
-  return where(b, s) + " offset " + std::to_string(offset);
+  return segment_location(b, s, offset);
 }
 
 class Checker {
  public:
-  Checker(fs::path dir, std::ostream& out) : dir_(std::move(dir)), out_(out) {}
+  explicit Checker(fs::path dir) : dir_(std::move(dir)) {}
 
-  // Runs every check; returns the number of problems found.
-  uint64_t run() {
+  CheckReport run() && {
     check_meta();
     check_buckets();
-    out_ << segments_ << " segments, " << events_ << " events, " << problems_ << " problems\n";
-    return problems_;
-  }
-
-  // Applies the repairs the last run() found possible; returns false if some problem cannot be
-  // repaired.
-  bool repair() {
-    bool all = unrepairable_ == 0;
-    for (const auto& [b, s] : index_repairs_) {
-      if (damaged_data_.contains({b, s})) {
-        out_ << "cannot repair " << where(b, s)
-             << ": its data is damaged, index files are not rebuilt from it\n";
-        all = false;
-        continue;
-      }
-      auto reader = SegmentReader::open(get_path(dir_, b, s, SegmentKind::Events), b, s);
-      if (!reader) {
-        out_ << "cannot repair " << where(b, s) << ": " << reader.error().to_string() << "\n";
-        all = false;
-        continue;
-      }
-      auto built = build_indexes_from_segment(*reader);
-      if (!built) {
-        out_ << "cannot repair " << where(b, s) << ": " << built.error().to_string() << "\n";
-        all = false;
-        continue;
-      }
-      if (auto st = write_index_files(dir_, b, s, *built); !st) {
-        out_ << "repair failed for " << where(b, s) << ": " << st.error().to_string() << "\n";
-        all = false;
-        continue;
-      }
-      out_ << "repaired " << where(b, s) << ": index files rebuilt from the segment\n";
-    }
-    for (const auto& [b, s] : tail_repairs_) {
-      if (!meta_) {
-        out_ << "cannot repair " << where(b, s)
-             << ": the segment size is unknown without a valid meta.json\n";
-        all = false;
-        continue;
-      }
-      const fs::path path = get_path(dir_, b, s, SegmentKind::Events);
-      auto found = inspect_live_segment(path, b, s, meta_->segment_size);
-      if (!found) {
-        out_ << "repair failed for " << where(b, s) << ": " << found.error().to_string() << "\n";
-        all = false;
-        continue;
-      }
-      // Acknowledged data is about to be dropped: keep a copy of it first.
-      std::optional<fs::path> saved;
-      if (found->later_batch_offset) {
-        auto copy = save_bytes(path, found->valid_end, found->file_size_before);
-        if (!copy) {
-          out_ << "repair failed for " << where(b, s)
-               << ": cannot save the damaged tail: " << copy.error().to_string() << "\n";
-          all = false;
-          continue;
-        }
-        saved = *copy;
-      }
-      RecoveryReport report;
-      auto writer = SegmentWriter::open(dir_, b, s, meta_->segment_size, &report,
-                                        OnAcknowledgedDamage::Truncate);
-      if (!writer) {
-        out_ << "repair failed for " << where(b, s) << ": " << writer.error().to_string() << "\n";
-        all = false;
-        continue;
-      }
-      if (auto st = (*writer)->close(); !st) {
-        out_ << "repair failed for " << where(b, s) << ": " << st.error().to_string() << "\n";
-        all = false;
-        continue;
-      }
-      if (saved) {
-        out_ << "repaired " << where(b, s) << ": truncated " << report.bytes_dropped
-             << " bytes at the damaged record at offset " << report.valid_end
-             << " (acknowledged transactions after it are dropped); the dropped bytes are saved "
-                "in "
-             << saved->string() << "\n";
-      } else {
-        out_ << "repaired " << where(b, s) << ": truncated " << report.bytes_dropped
-             << " bytes of torn tail at offset " << report.valid_end << "\n";
-      }
-    }
-    if (unrepairable_ != 0) {
-      out_ << unrepairable_
-           << " problem(s) cannot be repaired: --repair never modifies a closed segment's data or "
-              "meta.json\n";
-    }
-    return all;
+    return std::move(r_);
   }
 
  private:
-  // Copies bytes [from, to) of `path` to a new sibling file "<path>.damaged-<from>" (".N" is
-  // appended if that exists), fsyncs it and its directory; returns its path.
-  static Result<fs::path> save_bytes(const fs::path& path, uint64_t from, uint64_t to) {
-    auto src = File::open(path, File::Mode::ReadOnly);
-    if (!src) return std::unexpected(src.error());
-    const std::string base = path.string() + ".damaged-" + std::to_string(from);
-    fs::path target = base;
-    Result<File> dst = make_error(Errc::Io, "no free name for " + base);
-    for (int n = 0; n < 100; ++n) {
-      target = n == 0 ? fs::path(base) : fs::path(base + "." + std::to_string(n));
-      std::error_code ec;
-      if (fs::exists(target, ec)) continue;
-      dst = File::open(target, File::Mode::CreateNew);
-      break;
-    }
-    if (!dst) return std::unexpected(dst.error());
-    std::vector<uint8_t> buf(std::min<uint64_t>(to - from, 1024 * 1024));
-    for (uint64_t at = from; at < to;) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), to - at));
-      if (auto st = src->pread_exact(buf.data(), n, at); !st) return std::unexpected(st.error());
-      if (auto st = dst->pwrite_all(buf.data(), n, at - from); !st) {
-        return std::unexpected(st.error());
-      }
-      at += n;
-    }
-    if (auto st = dst->sync(); !st) return std::unexpected(st.error());
-    if (auto st = sync_directory(target.parent_path()); !st) return std::unexpected(st.error());
-    return target;
-  }
-
   void problem(const std::string& loc, const std::string& what, bool repairable = false) {
-    out_ << "problem: " << loc << ": " << what << "\n";
-    ++problems_;
-    if (!repairable) ++unrepairable_;
+    r_.findings.push_back({CheckFinding::Kind::Problem, loc, what, repairable});
+    ++r_.problems;
+    if (!repairable) ++r_.unrepairable;
+  }
+  void note(const std::string& loc, const std::string& what) {
+    r_.findings.push_back({CheckFinding::Kind::Note, loc, what, false});
   }
 
   // ---------------------------------------------------------------------------- meta.json
   void check_meta() {
-    const fs::path path = dir_ / "meta.json";
     std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) {
+    if (!fs::is_regular_file(dir_ / kMetaFileName, ec)) {
       problem("meta.json", "missing");
       return;
     }
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
+    auto stored = read_meta(dir_);
+    if (!stored || !*stored) {
       problem("meta.json", "not a valid JSON object");
       return;
     }
-    auto get = [&](const char* k) -> int64_t {
-      auto it = j.find(k);
-      return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : -1;
-    };
-    const int64_t version = get("version");
-    const int64_t partitions = get("partition_count");
-    const int64_t buckets = get("total_buckets");
-    const int64_t segment_size = get("segment_size");
-    bool ok = true;
-    if (version != kMetaVersion) {
-      problem("meta.json", "unsupported or missing version " + std::to_string(version));
-      ok = false;
-    }
-    if (partitions < 1 || partitions > UINT16_MAX) {
-      problem("meta.json", "invalid partition_count " + std::to_string(partitions));
-      ok = false;
-    }
-    if (buckets < 1 || buckets > UINT16_MAX || (partitions >= 1 && buckets > partitions)) {
-      problem("meta.json", "invalid total_buckets " + std::to_string(buckets));
-      ok = false;
-    }
-    if (segment_size <= static_cast<int64_t>(sf::kHeaderSize + sf::kMinRecordSize)) {
-      problem("meta.json", "invalid segment_size " + std::to_string(segment_size));
-      ok = false;
-    }
-    if (ok) {
-      meta_ = Meta{static_cast<uint16_t>(partitions), static_cast<uint16_t>(buckets),
-                   static_cast<uint64_t>(segment_size)};
-    }
+    for (const std::string& what : meta_problems(**stored)) problem("meta.json", what);
+    r_.meta = valid_meta(**stored);
   }
 
   // ---------------------------------------------------------------------------- buckets
@@ -273,8 +106,9 @@ class Checker {
 
   void check_bucket(BucketId b) {
     const std::string loc = "bucket " + std::to_string(b);
-    if (meta_ && b >= meta_->total_buckets) {
-      problem(loc, "bucket id is not below total_buckets " + std::to_string(meta_->total_buckets));
+    if (r_.meta && b >= r_.meta->total_buckets) {
+      problem(loc,
+              "bucket id is not below total_buckets " + std::to_string(r_.meta->total_buckets));
     }
     auto ids = list_segment_ids(dir_, b);
     if (!ids) {
@@ -297,17 +131,17 @@ class Checker {
   // After damage that hides events, expectations are resynchronised on the next value seen.
   void lose_track() {
     expected_log_position_.reset();
-    if (!meta_) {
+    if (!r_.meta) {
       next_seq_.clear();
       next_version_.clear();
       return;
     }
     for (auto it = next_seq_.begin(); it != next_seq_.end();) {
-      it = bucket_for_partition(it->first, meta_->total_buckets) == bucket_ ? next_seq_.erase(it)
-                                                                            : std::next(it);
+      it = bucket_for_partition(it->first, r_.meta->total_buckets) == bucket_ ? next_seq_.erase(it)
+                                                                              : std::next(it);
     }
     for (auto it = next_version_.begin(); it != next_version_.end();) {
-      it = bucket_for_partition(it->first.first, meta_->total_buckets) == bucket_
+      it = bucket_for_partition(it->first.first, r_.meta->total_buckets) == bucket_
                ? next_version_.erase(it)
                : std::next(it);
     }
@@ -316,25 +150,25 @@ class Checker {
 
   // ---------------------------------------------------------------------------- segments
   void check_segment(SegmentId s, bool live) {
-    ++segments_;
+    ++r_.segments;
     const BucketId b = bucket_;
     const fs::path path = get_path(dir_, b, s, SegmentKind::Events);
     std::error_code ec;
     if (!fs::is_regular_file(path, ec)) {
       problem(where(b, s), "data.evts is missing");
-      damaged_data_.insert({b, s});
+      r_.damaged_data.insert({b, s});
       lose_track();
       return;
     }
     auto reader = SegmentReader::open(path, b, s);
     if (!reader) {
       problem(where(b, s), "invalid segment header: " + reader.error().to_string());
-      damaged_data_.insert({b, s});
+      r_.damaged_data.insert({b, s});
       lose_track();
       return;
     }
     const bool data_ok = scan_segment(*reader, s, live);
-    if (!data_ok) damaged_data_.insert({b, s});
+    if (!data_ok) r_.damaged_data.insert({b, s});
     if (!live) check_indexes(*reader, s, data_ok);
   }
 
@@ -356,12 +190,13 @@ class Checker {
         // Torn tail (the last, unsynced write batch) or damaged acknowledged data? Decided
         // exactly as the database's open does (SegmentWriter::open).
         const fs::path path = get_path(dir_, b, s, SegmentKind::Events);
-        auto found = inspect_live_segment(path, b, s, meta_ ? meta_->segment_size : UINT64_MAX);
+        auto found = inspect_live_segment(path, b, s, r_.meta ? r_.meta->segment_size : UINT64_MAX);
         if (found && found->zero_tail) {
           // Space the writer preallocated (SegmentWriter): not damage, and opening the
           // database releases it. Nothing to repair.
-          out_ << "note: " << where(b, s, valid_end) << ": " << (end - valid_end)
-               << " bytes of preallocated (zero) space after the last transaction\n";
+          note(where(b, s, valid_end), std::to_string(end - valid_end) +
+                                           " bytes of preallocated (zero) space after the last "
+                                           "transaction");
           return;
         }
         if (found && found->later_batch_offset) {
@@ -383,7 +218,7 @@ class Checker {
                       " at offset " + std::to_string(at) + "); --repair truncates it",
                   /*repairable=*/true);
         }
-        tail_repairs_.emplace_back(b, s);
+        r_.tail_repairs.emplace_back(b, s);
       } else {
         problem(where(b, s, at), why);
         ok = false;
@@ -420,7 +255,7 @@ class Checker {
       }
       if (!*rec) break;
       const Record& record = **rec;
-      if (meta_ && record_end(record) > meta_->segment_size) {
+      if (r_.meta && record_end(record) > r_.meta->segment_size) {
         stop(at, "record extends beyond the segment size");
         return ok;
       }
@@ -490,13 +325,13 @@ class Checker {
     expected_log_position_ = lp + 1;
     const bool unsure = unsure_buckets_.contains(b);
     for (const EventRecord& e : events) {
-      ++events_;
+      ++r_.events;
       const std::string loc = where(b, s, e.offset);
-      if (meta_) {
-        if (e.partition_id >= meta_->partition_count) {
+      if (r_.meta) {
+        if (e.partition_id >= r_.meta->partition_count) {
           problem(loc, "partition id " + std::to_string(e.partition_id) +
                            " is not below partition_count");
-        } else if (bucket_for_partition(e.partition_id, meta_->total_buckets) != b) {
+        } else if (bucket_for_partition(e.partition_id, r_.meta->total_buckets) != b) {
           problem(loc, "partition " + std::to_string(e.partition_id) +
                            " does not belong to this bucket");
         }
@@ -541,7 +376,7 @@ class Checker {
     damaged |= !check_event_index(s, built ? &built->events : nullptr);
     damaged |= !check_partition_index(s, built ? &built->partitions : nullptr);
     damaged |= !check_stream_index(s, built ? &built->streams : nullptr);
-    if (damaged) index_repairs_.emplace_back(b, s);
+    if (damaged) r_.index_repairs.emplace_back(b, s);
   }
 
   // Opens and verifies one index file; reports and returns null on failure.
@@ -549,7 +384,7 @@ class Checker {
   std::unique_ptr<File> open_index(SegmentId s, SegmentKind kind) {
     const fs::path path = get_path(dir_, bucket_, s, kind);
     const std::string loc = where(bucket_, s) + " " + std::string(file_name(kind));
-    const bool fixable = !damaged_data_.contains({bucket_, s});
+    const bool fixable = !r_.damaged_data.contains({bucket_, s});
     std::error_code ec;
     if (!fs::is_regular_file(path, ec)) {
       problem(loc, "missing", fixable);
@@ -674,12 +509,7 @@ class Checker {
   }
 
   fs::path dir_;
-  std::ostream& out_;
-  std::optional<Meta> meta_;
-  uint64_t problems_ = 0;
-  uint64_t unrepairable_ = 0;
-  uint64_t segments_ = 0;
-  uint64_t events_ = 0;
+  CheckReport r_;
 
   // Current bucket and cross-segment expectations.
   BucketId bucket_ = 0;
@@ -687,77 +517,21 @@ class Checker {
   std::map<PartitionId, uint64_t> next_seq_;
   std::map<std::pair<PartitionId, std::string>, uint64_t> next_version_;
   std::set<BucketId> unsure_buckets_;
-
-  // Repair plan.
-  std::set<std::pair<BucketId, SegmentId>> damaged_data_;
-  std::vector<std::pair<BucketId, SegmentId>> index_repairs_;
-  std::vector<std::pair<BucketId, SegmentId>> tail_repairs_;
 };
-
-int check(const fs::path& dir, bool repair, std::ostream& out) {
-  out << "checking " << dir.string() << "\n";
-  Checker first(dir, out);
-  const uint64_t problems = first.run();
-  if (problems == 0) {
-    out << "healthy\n";
-    return kExitHealthy;
-  }
-  if (!repair) return kExitProblems;
-  out << "repairing\n";
-  first.repair();
-  out << "checking again after repair\n";
-  Checker second(dir, out);
-  if (second.run() == 0) {
-    out << "healthy after repair\n";
-    return kExitHealthy;
-  }
-  return kExitProblems;
-}
 
 }  // namespace
 
-int run_check(std::span<const std::string> args, std::ostream& out) {
-  try {
-    std::optional<std::string> dir;
-    bool repair = false;
-    for (const std::string& a : args) {
-      if (a == "--repair") {
-        repair = true;
-      } else if (a == "-h" || a == "--help") {
-        out << kUsage;
-        return kExitHealthy;
-      } else if (a.starts_with("-") || dir) {
-        out << "sierradb check: unexpected argument '" << a << "'\n" << kUsage;
-        return kExitUsage;
-      } else {
-        dir = a;
-      }
-    }
-    if (!dir) {
-      out << "sierradb check: missing <dir>\n" << kUsage;
-      return kExitUsage;
-    }
-    std::error_code ec;
-    if (!fs::is_directory(*dir, ec)) {
-      out << "sierradb check: " << *dir << " is not a directory\n";
-      return kExitUsage;
-    }
-    return check(*dir, repair, out);
-  } catch (const std::exception& e) {
-    out << "sierradb check: fatal: " << e.what() << "\n";
-    return kExitProblems;
-  }
+CheckReport check_directory(const fs::path& dir) {
+  return Checker(dir).run();
 }
 
-int run_check(int argc, char** argv) {
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    if (i == 1 && std::string_view(argv[i]) == "check") continue;
-    args.emplace_back(argv[i]);
+void print(const CheckReport& report, std::ostream& out) {
+  for (const CheckFinding& f : report.findings) {
+    out << (f.kind == CheckFinding::Kind::Problem ? "problem: " : "note: ") << f.location << ": "
+        << f.what << "\n";
   }
-  const int rc = run_check(args, std::cout);
-  std::cout.flush();
-  return rc;
+  out << report.segments << " segments, " << report.events << " events, " << report.problems
+      << " problems\n";
 }
 
-}  // namespace sierra::server
+}  // namespace sierra

@@ -1,5 +1,5 @@
 // `sierradb check`: healthy and damaged data directories, with and without --repair.
-#include "engine/check/check.hpp"
+#include "engine/check/command.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include "engine/database_test_util.hpp"
 #include "engine/segment/paths.hpp"
 
-namespace sierra::server {
+namespace sierra {
 namespace {
 
 namespace fs = std::filesystem;
@@ -280,4 +280,4 @@ TEST_F(CheckTest, MissingMetaIsAProblem) {
 }
 
 }  // namespace
-}  // namespace sierra::server
+}  // namespace sierra
