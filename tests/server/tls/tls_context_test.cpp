@@ -9,6 +9,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/host_name_verification.hpp>
 #include <asio/ssl/stream.hpp>
+#include <asio/write.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -247,6 +248,32 @@ TEST_F(TlsContextTest, Tls11ClientIsRefused) {
   EXPECT_TRUE(*hs.client);
   // The server saw the old hello and said why (not a connection that just went away).
   EXPECT_NE(hs.server->message().find("protocol"), std::string::npos) << hs.server->message();
+}
+
+TEST_F(TlsContextTest, GarbageInsteadOfAHelloFailsTheHandshake) {
+  auto server_ctx = make_server_context(server_settings());
+  ASSERT_TRUE(server_ctx) << server_ctx.error();
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ssl::stream<asio::ip::tcp::socket> server(io, *server_ctx);
+  asio::ip::tcp::socket client(io);
+  std::optional<asio::error_code> server_result;
+  acceptor.async_accept(server.lowest_layer(), [&](asio::error_code ec) {
+    if (ec) {
+      server_result = ec;
+      return;
+    }
+    server.async_handshake(asio::ssl::stream_base::server,
+                           [&](asio::error_code hs) { server_result = hs; });
+  });
+  static constexpr std::string_view kGarbage = "PING\r\n*1\r\n$4\r\nPING\r\nGET / HTTP/1.1\r\n\r\n";
+  client.async_connect(acceptor.local_endpoint(), [&](asio::error_code ec) {
+    if (ec) return;
+    asio::async_write(client, asio::buffer(kGarbage), [](asio::error_code, std::size_t) {});
+  });
+  io.run_for(10s);
+  ASSERT_TRUE(server_result) << "the server still waits after garbage";
+  EXPECT_TRUE(*server_result);
 }
 
 }  // namespace
