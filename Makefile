@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := cmake ninja-build g++ pkg-config \
   libasio-dev libcmph-dev libxxhash-dev uuid-dev libspdlog-dev libfmt-dev libcli11-dev \
   libtomlplusplus-dev nlohmann-json3-dev robin-map-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  redis-tools python3-redis clang libclang-rt-14-dev
+  libssl-dev openssl redis-tools python3-redis clang libclang-rt-14-dev
 # Node.js and npm are checked by command, not package: machines may carry a Node.js build whose
 # package bundles npm (and conflicts with Debian's npm package).
 DEB_COMMANDS := node:nodejs npm:npm
