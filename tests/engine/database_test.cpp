@@ -1528,6 +1528,62 @@ TEST_F(DatabaseFaults, FaultsOfOneEnvDoNotReachAnotherDatabase) {
   failing->close();
 }
 
+// The Env reaches every file the engine makes: each regular file in the data directory after
+// appends, rollovers, background index writes and a reopen was created (or renamed into place)
+// through the database's Env, and its writes and syncs went through it too.
+TEST_F(DatabaseFaults, EveryFileOfTheDatabaseGoesThroughItsEnv) {
+  std::mutex mu;
+  std::set<std::string> made;  // paths created or renamed into place, relative to the dir
+  std::set<std::string> written;
+  std::set<std::string> synced;
+  const fs::path root = fs::absolute(dir_.path()).lexically_normal();
+  auto rel = [&](const fs::path& p) {
+    return fs::absolute(p).lexically_normal().lexically_relative(root).string();
+  };
+  auto env = HookEnv::make(
+      [&](HookEnv::Op op, const fs::path& p, uint64_t, size_t) {
+        std::lock_guard lock(mu);
+        if (op == HookEnv::Op::Create || op == HookEnv::Op::Rename) made.insert(rel(p));
+        if (op == HookEnv::Op::Write) written.insert(rel(p));
+        if (op == HookEnv::Op::Sync) synced.insert(rel(p));
+        return 0;
+      },
+      /*namespace_ops=*/true);
+  {
+    auto db = DatabaseTest::open(DatabaseBuilder().segment_size(64 * 1024).env(env));
+    ASSERT_TRUE(db);
+    Keyed k;
+    for (int i = 0; i < 30; ++i) {
+      ASSERT_TRUE(append_one(*db, k.ev("s", EV::any(), std::string(5000, 'e'))));
+    }
+    db->close();
+  }
+  {
+    auto db = DatabaseTest::open(DatabaseBuilder().segment_size(64 * 1024).env(env));
+    ASSERT_TRUE(db);
+    db->close();
+  }
+  size_t files = 0;
+  std::set<std::string> kinds;
+  std::lock_guard lock(mu);
+  for (const auto& e : fs::recursive_directory_iterator(dir_.path())) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    const std::string r = rel(e.path());
+    kinds.insert(e.path().filename().string());
+    EXPECT_TRUE(made.contains(r)) << r << " was not created through the Env";
+    EXPECT_TRUE(written.contains(r) || written.contains(r + ".tmp"))
+        << r << " was not written through the Env";
+    EXPECT_TRUE(synced.contains(r) || synced.contains(r + ".tmp"))
+        << r << " was not synced through the Env";
+  }
+  EXPECT_GT(files, 4u);
+  for (const char* want :
+       {"meta.json", "data.evts", "index.eidx", "partition.pidx", "stream.sidx"}) {
+    EXPECT_TRUE(kinds.contains(want)) << "no " << want << " was made";
+  }
+}
+
 TEST_F(DatabaseFaults, BackgroundIndexWriteFailureIsLoggedAndRebuiltOnOpen) {
   std::mutex mu;
   std::vector<std::string> errors;
