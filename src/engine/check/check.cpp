@@ -363,7 +363,7 @@ class Checker {
   // ---------------------------------------------------------------------------- index files
   void check_indexes(const std::shared_ptr<SegmentReader>& reader, SegmentId s, bool data_ok) {
     const BucketId b = bucket_;
-    std::optional<OpenIndexes> built;
+    std::optional<LiveIndexes> built;
     if (data_ok) {
       auto r = build_indexes_from_segment(reader);
       if (r) {
@@ -418,7 +418,7 @@ class Checker {
     }
   };
 
-  bool check_event_index(SegmentId s, const OpenEventIndex* built) {
+  bool check_event_index(SegmentId s, const LiveEventIndex* built) {
     auto f = open_index<EventIndexFile>(s, SegmentKind::EventIndex);
     if (!f) return false;
     if (!built) return true;
@@ -439,7 +439,7 @@ class Checker {
     return m.count == 0;
   }
 
-  bool check_partition_index(SegmentId s, const OpenPartitionIndex* built) {
+  bool check_partition_index(SegmentId s, const LivePartitionIndex* built) {
     auto f = open_index<PartitionIndexFile>(s, SegmentKind::PartitionIndex);
     if (!f) return false;
     if (!built) return true;
@@ -472,7 +472,7 @@ class Checker {
     return m.count == 0;
   }
 
-  bool check_stream_index(SegmentId s, const OpenStreamIndex* built) {
+  bool check_stream_index(SegmentId s, const LiveStreamIndex* built) {
     auto f = open_index<StreamIndexFile>(s, SegmentKind::StreamIndex);
     if (!f) return false;
     if (!built) return true;
