@@ -1,0 +1,27 @@
+#include "server/commands/routing_key.hpp"
+
+#include "server/commands/arguments.hpp"
+
+namespace sierra::server {
+
+std::optional<RoutingKey> routing_key(const CommandSpec& spec, Args args) {
+  const KeySpec& k = spec.key;
+  if (k.index == 0 || args.size() <= k.index) return std::nullopt;
+  RoutingKey key{k.kind, args[k.index]};
+  if (k.override_keyword.empty()) return key;
+  if (k.stream_list) {
+    // <stream> [PARTITION_KEY <uuid>] ...: only the first stream's own option counts.
+    const std::size_t at = k.index + 1u;
+    if (at + 1 < args.size() && keyword_is(args[at], k.override_keyword)) {
+      key = RoutingKey{k.override_kind, args[at + 1]};
+    }
+    return key;
+  }
+  // Options are `<keyword> <value>` pairs from options_from on.
+  for (std::size_t i = k.options_from; i + 1 < args.size(); i += 2) {
+    if (keyword_is(args[i], k.override_keyword)) return RoutingKey{k.override_kind, args[i + 1]};
+  }
+  return key;
+}
+
+}  // namespace sierra::server
