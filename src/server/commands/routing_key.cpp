@@ -24,4 +24,30 @@ std::optional<RoutingKey> routing_key(const CommandSpec& spec, Args args) {
   return key;
 }
 
+std::optional<PartitionId> routing_partition(const RoutingKey& key, uint16_t partition_count) {
+  switch (key.kind) {
+    case KeyKind::StreamId: {
+      auto sid = parse_stream_id(key.value);
+      if (!sid) return std::nullopt;
+      return partition_id_for_key(partition_key_for_stream(*sid), partition_count);
+    }
+    case KeyKind::PartitionKey: {
+      auto k = parse_uuid(key.value, "partition key");
+      if (!k) return std::nullopt;
+      return partition_id_for_key(*k, partition_count);
+    }
+    case KeyKind::EventId: {
+      auto id = parse_uuid(key.value, "event id");
+      if (!id) return std::nullopt;
+      return partition_id_for_hash(partition_hash(*id), partition_count);
+    }
+    case KeyKind::PartitionSelector: {
+      auto p = parse_partition_selector(key.value, partition_count);
+      if (!p) return std::nullopt;
+      return *p;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace sierra::server

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string_view>
 
+#include "engine/ids.hpp"
 #include "server/commands/command.hpp"
 
 namespace sierra::server {
@@ -20,5 +21,10 @@ struct RoutingKey {
 // for requests too short to hold it). Values are not validated: the handler still rejects a
 // malformed key. ESUB: the first stream (its PARTITION_KEY if one follows it).
 std::optional<RoutingKey> routing_key(const CommandSpec& spec, Args args);
+
+// The partition `key` selects among `partition_count`, computed as the handlers do; nullopt if
+// the value is malformed (the handler rejects it) or selects several partitions (EPSUB's `*`,
+// ranges and lists).
+std::optional<PartitionId> routing_partition(const RoutingKey& key, uint16_t partition_count);
 
 }  // namespace sierra::server
