@@ -160,6 +160,16 @@ TEST(CommandTable, EveryCommandIsFoundInAnyCase) {
     EXPECT_FALSE(spec.summary.empty()) << spec.name;
     EXPECT_FALSE(spec.group.empty()) << spec.name;
     EXPECT_TRUE(Samples().contains(std::string(spec.name))) << "no sample for " << spec.name;
+    // A "block" argument lists its parts: redis-cli 7.0 builds its hints from them and
+    // crashes on a block without "arguments".
+    for (const ArgDoc& a : spec.arguments) {
+      EXPECT_FALSE(a.name.empty()) << spec.name;
+      EXPECT_EQ(a.type == "block", !a.arguments.empty()) << spec.name << " " << a.name;
+      for (const ArgDoc& part : a.arguments) {
+        EXPECT_NE(part.type, "block") << spec.name;
+        EXPECT_FALSE(part.name.empty()) << spec.name;
+      }
+    }
   }
   EXPECT_EQ(names.size(), Samples().size());
   EXPECT_EQ(find_command("NOSUCH"), nullptr);
@@ -542,6 +552,15 @@ TEST_F(CommandTableTest, CommandDocsShape) {
     EXPECT_EQ(Field(At(args, 2), "token")->str, "EVENT_ID");
     EXPECT_TRUE(Contains(Strings(*Field(At(args, 2), "flags")), "optional"));
     EXPECT_NE(Field(some, "escan"), nullptr);
+    // A block carries its parts.
+    RespValue em = Parse(Run({"COMMAND", "DOCS", "EMAPPEND"}, proto));
+    const RespValue& em_args = *Field(*Field(em, "emappend"), "arguments");
+    ASSERT_EQ(em_args.children.size(), 2u);
+    EXPECT_EQ(Field(At(em_args, 1), "type")->str, "block");
+    const RespValue* parts = Field(At(em_args, 1), "arguments");
+    ASSERT_NE(parts, nullptr);
+    EXPECT_EQ(Field(At(*parts, 0), "name")->str, "stream_id");
+    EXPECT_EQ(Field(At(*parts, 1), "name")->str, "event_name");
   }
 }
 

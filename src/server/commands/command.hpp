@@ -193,6 +193,7 @@ struct ArgDoc {
   std::string_view token;  // the keyword of an option, or empty
   bool optional = false;
   bool multiple = false;
+  std::span<const ArgDoc> arguments{};  // the parts of a "block" (clients expect them)
 };
 
 struct CommandSpec {

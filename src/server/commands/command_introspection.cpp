@@ -136,7 +136,7 @@ void keyword_key_spec(resp::ReplyWriter& w, const CommandSpec& spec) {
 
 void write_arg_doc(resp::ReplyWriter& w, const ArgDoc& a) {
   const bool has_flags = a.optional || a.multiple;
-  w.map(2 + (a.token.empty() ? 0 : 1) + (has_flags ? 1 : 0));
+  w.map(2 + (a.token.empty() ? 0 : 1) + (has_flags ? 1 : 0) + (a.arguments.empty() ? 0 : 1));
   w.bulk("name");
   w.bulk(a.name);
   w.bulk("type");
@@ -151,6 +151,11 @@ void write_arg_doc(resp::ReplyWriter& w, const ArgDoc& a) {
     if (a.multiple) flags.emplace_back("multiple");
     w.bulk("flags");
     strings(w, flags, true);
+  }
+  if (!a.arguments.empty()) {
+    w.bulk("arguments");
+    w.array(a.arguments.size());
+    for (const ArgDoc& part : a.arguments) write_arg_doc(w, part);
   }
 }
 

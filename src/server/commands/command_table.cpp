@@ -19,9 +19,13 @@ namespace {
 
 constexpr std::array<ArgDoc, 1> kPingArgs = {{{"message", "string", "", true}}};
 constexpr std::array<ArgDoc, 1> kEchoArgs = {{{"message", "string"}}};
+constexpr std::array<ArgDoc, 2> kHelloAuthArgs = {{
+    {"username", "string"},
+    {"password", "string"},
+}};
 constexpr std::array<ArgDoc, 3> kHelloArgs = {{
     {"protover", "integer", "", true},
-    {"auth", "block", "AUTH", true},
+    {"auth", "block", "AUTH", true, false, kHelloAuthArgs},
     {"clientname", "string", "SETNAME", true},
 }};
 constexpr std::array<ArgDoc, 1> kInfoArgs = {{{"section", "string", "", true, true}}};
@@ -44,9 +48,18 @@ constexpr std::array<ArgDoc, 8> kEappendArgs = {{
     {"payload", "string", "PAYLOAD", true},
     {"metadata", "string", "METADATA", true},
 }};
+constexpr std::array<ArgDoc, 7> kEmappendEventArgs = {{
+    {"stream_id", "string"},
+    {"event_name", "string"},
+    {"event_id", "string", "EVENT_ID", true},
+    {"expected_version", "string", "EXPECTED_VERSION", true},
+    {"timestamp", "integer", "TIMESTAMP", true},
+    {"payload", "string", "PAYLOAD", true},
+    {"metadata", "string", "METADATA", true},
+}};
 constexpr std::array<ArgDoc, 2> kEmappendArgs = {{
     {"partition_key", "key"},
-    {"event", "block", "", false, true},
+    {"event", "block", "", false, true, kEmappendEventArgs},
 }};
 constexpr std::array<ArgDoc, 1> kEgetArgs = {{{"event_id", "key"}}};
 constexpr std::array<ArgDoc, 5> kEscanArgs = {{
@@ -67,8 +80,12 @@ constexpr std::array<ArgDoc, 4> kEpscanArgs = {{
     {"count", "integer", "COUNT", true},
 }};
 constexpr std::array<ArgDoc, 1> kEpseqArgs = {{{"partition", "key"}}};
+constexpr std::array<ArgDoc, 2> kEsubStreamArgs = {{
+    {"stream_id", "key"},
+    {"partition_key", "string", "PARTITION_KEY", true},
+}};
 constexpr std::array<ArgDoc, 3> kEsubArgs = {{
-    {"stream", "block", "", false, true},
+    {"stream", "block", "", false, true, kEsubStreamArgs},
     {"from", "string", "FROM", true},
     {"window", "integer", "WINDOW", true},
 }};
