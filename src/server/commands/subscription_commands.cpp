@@ -26,7 +26,6 @@
 #include <vector>
 
 #include "server/commands/arguments.hpp"
-#include "server/connection.hpp"
 #include "server/subscriptions/subscription.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 
@@ -128,7 +127,7 @@ ArgResult<void> parse_sub_options(ArgCursor& cur, FromSpec& from, uint64_t& wind
 
 // Registers the subscription, writes `+<id>` and the `subscribe` push into the reply (so they
 // leave in one go, before any message), finishes it, then enables delivery.
-void accept_subscription(SubscriptionHub& hub, const std::shared_ptr<Connection>& conn,
+void accept_subscription(SubscriptionHub& hub, const std::shared_ptr<ClientLink>& conn,
                          const ReplyPtr& reply, std::shared_ptr<Subscription> sub) {
   const std::string id = sub->id().to_string();
   const std::size_t count = hub.add(sub, conn);
@@ -143,7 +142,7 @@ std::shared_ptr<SubscriptionHub> hub_of(ServerContext& ctx) {
   return ctx.subscriptions != nullptr ? ctx.subscriptions->shared_from_this() : nullptr;
 }
 
-bool check_context(ServerContext& ctx, const std::shared_ptr<Connection>& conn,
+bool check_context(ServerContext& ctx, const std::shared_ptr<ClientLink>& conn,
                    const ReplyPtr& reply) {
   if (ctx.subscriptions == nullptr || !conn) {
     reply_error(reply, "ERR", "subscriptions are not available");
@@ -184,8 +183,11 @@ ArgResult<void> parse_selector_item(std::string_view item, uint16_t n,
 
 }  // namespace
 
-void cmd_esub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
-  auto conn = Connection::current();
+void cmd_esub(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
+  auto conn = c.client != nullptr ? c.client->share() : nullptr;
   if (!check_context(ctx, conn, reply)) return;
   ArgCursor cur(args.subspan(1));
 
@@ -264,20 +266,19 @@ void cmd_esub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPt
       if (!info) return reply_error(reply, "READERR", "read error: " + info.error().message);
       streams[i].next_version = *info ? (*info)->version + 1 : 0;
     }
-    auto sub =
-        std::make_shared<Subscription>(uuid_v4(), conn->id(), conn, protocol, db, hub, window,
-                                       std::vector<PartitionStart>{}, std::move(streams), false);
+    auto sub = std::make_shared<Subscription>(uuid_v4(), conn->client_id(), conn, protocol, db, hub,
+                                              window, std::vector<PartitionStart>{},
+                                              std::move(streams), false);
     accept_subscription(*hub, conn, reply, std::move(sub));
   };
-  if (ctx.reads == nullptr) {
-    job();
-  } else {
-    ctx.reads->post(std::move(job));
-  }
+  c.post_read(std::move(job));
 }
 
-void cmd_epsub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
-  auto conn = Connection::current();
+void cmd_epsub(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
+  auto conn = c.client != nullptr ? c.client->share() : nullptr;
   if (!check_context(ctx, conn, reply)) return;
   ArgCursor cur(args.subspan(1));
   auto sel = cur.next("partition selector");
@@ -348,13 +349,17 @@ void cmd_epsub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
     }
     parts.push_back(ps);
   }
-  auto sub = std::make_shared<Subscription>(uuid_v4(), conn->id(), conn, reply->protocol(), ctx.db,
-                                            hub_of(ctx), window, std::move(parts),
+  auto sub = std::make_shared<Subscription>(uuid_v4(), conn->client_id(), conn, reply->protocol(),
+                                            ctx.db, hub_of(ctx), window, std::move(parts),
                                             std::vector<StreamStart>{}, all);
   accept_subscription(*ctx.subscriptions, conn, reply, std::move(sub));
 }
 
-void cmd_eack(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply) {
+void cmd_eack(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  Session& session = c.session;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto id_tok = cur.next("subscription id");
   if (!id_tok) return invalid(reply, id_tok.error());
@@ -372,7 +377,11 @@ void cmd_eack(ServerContext& ctx, Session& session, Args args, const ReplyPtr& r
   reply->finish();
 }
 
-void cmd_eunsub(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply) {
+void cmd_eunsub(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  Session& session = c.session;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto id_tok = cur.next("subscription id");
   if (!id_tok) return invalid(reply, id_tok.error());
@@ -386,8 +395,9 @@ void cmd_eunsub(ServerContext& ctx, Session& session, Args args, const ReplyPtr&
   reply->finish();
   // Through the connection's queue, so it follows every message push of this subscription
   // handed over before the cancel.
-  if (auto conn = Connection::current()) {
-    conn->push(encode_subscription_event(reply->protocol(), "unsubscribe", id->to_string(), *left));
+  if (c.client != nullptr) {
+    c.client->push(
+        encode_subscription_event(reply->protocol(), "unsubscribe", id->to_string(), *left));
   }
 }
 
