@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "server/commands/command.hpp"
 #include "resp/request_parser.hpp"
+#include "server/commands/command.hpp"
 
 namespace sierra::server {
 

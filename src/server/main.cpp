@@ -11,8 +11,8 @@
 #include <exception>
 #include <string>
 
-#include "engine/database.hpp"
 #include "engine/check/check.hpp"
+#include "engine/database.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "engine/ids.hpp"
-#include "server/commands/arguments.hpp"
 #include "resp/reply_reader.hpp"
+#include "server/commands/arguments.hpp"
 
 namespace sierra::server {
 namespace {

@@ -14,8 +14,8 @@
 #include <string_view>
 
 #include "engine/database.hpp"
-#include "server/config.hpp"
 #include "resp/reply_writer.hpp"
+#include "server/config.hpp"
 
 namespace sierra::server {
 

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#include "resp/reply_writer.hpp"
 #include "server/commands/command.hpp"
 #include "server/commands/event_reply.hpp"
 #include "server/connection.hpp"
-#include "resp/reply_writer.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 
 namespace sierra::server {
