@@ -100,7 +100,7 @@ struct CommandSpec {
   Handler handler;
   // Writes to the log and completes on a writer thread. A connection runs a pipelined command
   // after an unfinished append only once the append has finished, and an append only once the
-  // reads before it have (PROTOCOL §1.6).
+  // reads before it have (PROTOCOL §1.6: each command sees the effects of the earlier ones).
   bool appends = false;
 };
 
