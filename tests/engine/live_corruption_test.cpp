@@ -20,8 +20,8 @@
 #include "engine/segment/format.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_reader.hpp"
-#include "engine/segment/segment_writer.hpp"
 #include "engine/segment/segment_test_util.hpp"
+#include "engine/segment/segment_writer.hpp"
 
 namespace sierra {
 namespace {

@@ -126,7 +126,8 @@ std::string info_text(const ServerContext& ctx, unsigned sections) {
 
 void info_cache(const ServerContext& ctx, const ReplyPtr& reply) {
   // There is no block cache yet (reads go to the OS page cache), so every counter is zero;
-  // max_bytes reports the configured capacity. Keys and types follow PROTOCOL.md §4.13.
+  // max_bytes reports the configured capacity. Keys and types are upstream's INFO cache section
+  // (PROTOCOL.md §4.13).
   const uint64_t hits = 0;
   const uint64_t misses = 0;
   const double hit_ratio = hits + misses == 0 ? 0.0 : static_cast<double>(hits) / (hits + misses);

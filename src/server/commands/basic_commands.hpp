@@ -1,4 +1,5 @@
-// The connection and introspection commands (PROTOCOL.md §1.5, §4.11-4.13, DECISIONS.md D6):
+// The connection and introspection commands (PROTOCOL.md §1.5, §4.11-4.13; DECISIONS.md D6:
+// HELLO 2 switches the connection to RESP2, clients' handshake commands are tolerated):
 // PING, ECHO, HELLO, INFO, CLIENT, SELECT, QUIT (COMMAND: command_introspection.hpp). All finish
 // their reply at once.
 #pragma once

@@ -11,7 +11,8 @@
 //     Ids >= N, and ranges starting at >= N or with a > b, are INVALIDARG; a partition this
 //     node does not own is `CLUSTERDOWN partition unavailable`.
 //   - FROM LATEST (or no FROM) starts at the watermark read when the subscription is accepted,
-//     so only events committed after that are delivered (§7.6, §11 row 7).
+//     so only events committed after that are delivered (§7.6, §11 row 7: upstream could deliver
+//     older events to a LATEST subscriber).
 //   - WINDOW is 1..=i64 max, default 1000.
 //   - EACK/EUNSUB of an unknown id, or an id of another connection: `NOTFOUND subscription not
 //     found`. A subscription that failed (its `error` push was sent) is no longer known.
