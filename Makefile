@@ -30,6 +30,8 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@# C-Raft 0.22.1 (libraft-dev) comes from bookworm-backports, pinned: bookworm's own is 0.15.
+	@bash tools/deps/enable-backports.sh
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIERRA_WERROR=ON $(CMAKE_FLAGS)
@@ -113,7 +115,7 @@ TSAN_INTEGRATION ?= ^integration\.(redis_cli|redis_benchmark|redis_py|raw_socket
 tsan: deps
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIERRA_WERROR=ON \
 	  -DSIERRA_TSAN=ON -DCMAKE_CXX_FLAGS=-Wno-tsan $(CMAKE_FLAGS)
-	cmake --build $(TSAN_DIR) -j $(JOBS) --target engine_tests resp_tests server_tests tools_tests sierradb
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target engine_tests resp_tests server_tests tools_tests cluster_tests sierradb
 	@norand=""; if setarch $$(uname -m) -R true 2>/dev/null; then norand="setarch $$(uname -m) -R"; fi; \
 	opts="halt_on_error=0 second_deadlock_stack=1"; \
 	if [ -f tests/tsan.supp ]; then opts="$$opts suppressions=$(CURDIR)/tests/tsan.supp"; fi; \
