@@ -442,14 +442,14 @@ DatabaseImpl::locate_event(PartitionId pid, const Uuid& id) const {
   using Found = std::optional<std::pair<std::shared_ptr<SegmentReader>, uint64_t>>;
   Bucket* b = bucket_for(pid);
   if (!b) return Found{};
-  std::shared_ptr<const ClosedList> closed;
+  std::shared_ptr<const ClosedList> closed_segments;
   Found live_hit = b->with_live([&](const Bucket::View& v, const LiveIndexes& live) -> Found {
-    closed = v.closed;
+    closed_segments = v.closed;
     if (auto off = live.events.get(id)) return std::make_pair(v.live_reader, *off);
     return std::nullopt;
   });
   if (live_hit) return live_hit;
-  for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
+  for (auto it = closed_segments->rbegin(); it != closed_segments->rend(); ++it) {
     auto off =
         b->query_closed_healing(*it, [&](const ClosedSegment& c) { return c.find_event(id); });
     if (!off) return std::unexpected(off.error());
@@ -650,7 +650,7 @@ Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionI
     return std::nullopt;
   });
   if (live_hit) return live_hit;
-  for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
+  for (auto it = closed_segments->rbegin(); it != closed_segments->rend(); ++it) {
     auto s = b->query_closed_healing(
         *it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
     if (!s) return std::unexpected(s.error());
