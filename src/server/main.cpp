@@ -4,8 +4,6 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <sys/resource.h>
-
 #include <asio.hpp>
 #include <chrono>
 #include <csignal>
@@ -16,6 +14,7 @@
 #include "engine/check/command.hpp"
 #include "engine/database.hpp"
 #include "server/config.hpp"
+#include "server/fd_limit.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 
@@ -57,16 +56,6 @@ void engine_log(sierra::LogLevel level, std::string_view msg) {
     case sierra::LogLevel::Error:
       spdlog::error("engine: {}", msg);
       break;
-  }
-}
-
-// The process's open-files soft limit up to its hard limit, before the database opens its segment
-// and index files (the engine leaves process-wide settings to its embedder).
-void raise_fd_limit() {
-  rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &lim);
   }
 }
 
@@ -121,7 +110,7 @@ int run(int argc, char** argv) {
       .flush_interval_events(static_cast<uint32_t>(config.sync.max_batch_size))
       .log_sink(engine_log)
       .on_commit(hub->listener());
-  raise_fd_limit();
+  sierra::server::raise_fd_limit();
   auto db = builder.open(config.dir);
   if (!db) {
     spdlog::error("cannot open database in {}: {}", config.dir, db.error().to_string());

@@ -1,7 +1,6 @@
 #include "server/server.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <asio.hpp>
@@ -15,6 +14,7 @@
 #include "engine/file.hpp"
 #include "engine/ids.hpp"
 #include "server/connection.hpp"
+#include "server/fd_limit.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 
 namespace sierra::server {
@@ -72,21 +72,15 @@ uint64_t open_fd_count() {
 // backlog without an answer, and the engine could no longer open files. Capping max_clients
 // instead gives such clients the "max number of clients reached" error.
 uint32_t fd_capped_max_clients(uint32_t configured) {
-  rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return configured;
-  if (lim.rlim_cur < lim.rlim_max) {
-    rlimit raised = lim;
-    raised.rlim_cur = lim.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
-  }
-  if (lim.rlim_cur == RLIM_INFINITY) return configured;
+  const std::optional<uint64_t> limit = raise_fd_limit();
+  if (!limit) return configured;
   const uint64_t used = open_fd_count() + kFdReserve;
-  const uint64_t allowed = lim.rlim_cur > used ? lim.rlim_cur - used : 1;
+  const uint64_t allowed = *limit > used ? *limit - used : 1;
   if (allowed >= configured) return configured;
   spdlog::warn(
       "limits.max_clients lowered from {} to {}: the open-files limit is {} (raise it with "
       "ulimit -n / LimitNOFILE=)",
-      configured, allowed, static_cast<uint64_t>(lim.rlim_cur));
+      configured, allowed, *limit);
   return static_cast<uint32_t>(allowed);
 }
 
