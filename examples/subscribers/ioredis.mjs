@@ -7,7 +7,7 @@
 //
 // Prints one JSON line per event handled ({"source":"stream"|"all", ...}) and "ready" once both
 // loops have issued their first read. --duration-ms 0 runs until killed. The library is
-// `ioredis` from node_modules (SIERRA_NODE_MODULES=<dir> and SIERRA_REDIS_PACKAGE=<name> pick
+// `ioredis` from node_modules (SUBSCRIBER_NODE_MODULES=<dir> and SUBSCRIBER_REDIS_PACKAGE=<name> pick
 // another install, as the tests do).
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
@@ -21,9 +21,9 @@ const port = Number(opt('port', '9090'));
 const streamId = opt('stream', 'orders-1');
 const durationMs = Number(opt('duration-ms', '0'));
 const checkpointFile = opt('checkpoint', '');
-const require = createRequire(process.env.SIERRA_NODE_MODULES
-  ? path.join(process.env.SIERRA_NODE_MODULES, 'x.js') : import.meta.url);
-const pkg = require(process.env.SIERRA_REDIS_PACKAGE ?? 'ioredis');
+const require = createRequire(process.env.SUBSCRIBER_NODE_MODULES
+  ? path.join(process.env.SUBSCRIBER_NODE_MODULES, 'x.js') : import.meta.url);
+const pkg = require(process.env.SUBSCRIBER_REDIS_PACKAGE ?? 'ioredis');
 const Redis = pkg.default ?? pkg;
 
 // Replies: a map is an object (RESP3) or a flat [k, v, ...] array (RESP2); booleans may be 0/1.

@@ -47,7 +47,7 @@ if [ "$which" = subscribers ]; then
       install_deps || { echo "FAIL: npm ci failed" >&2; exit 1; }
     fi
   fi
-  SIERRA_NODE_MODULES=$here/node_modules timeout 300 "$here/../with_server.sh" "$bin" -- \
+  SUBSCRIBER_NODE_MODULES=$here/node_modules timeout 300 "$here/../with_server.sh" "$bin" -- \
     "$PYTHON" "$here/subscribers_test.py" --example "$example" ${package:+--package "$package"}
   exit $?
 fi

@@ -7,8 +7,8 @@ event it handled: only the events appended since, none twice.
 
     subscribers_test.py --example node-redis|ioredis|redis_py [--package redis6]
 
-Environment: SIERRA_PORT (with_server.sh), SIERRA_NODE_MODULES (node examples),
-SIERRA_TEST_SEED=<n> repeats a run (the seed is printed).
+Environment: SIERRA_PORT (with_server.sh), SUBSCRIBER_NODE_MODULES (node examples),
+SUBSCRIBERS_TEST_SEED=<n> repeats a run (the seed is printed).
 """
 import argparse
 import json
@@ -57,7 +57,7 @@ def command(port, stream, checkpoint):
 def run_once(port, r, rng, stream, checkpoint, n_stream, n_other):
     env = dict(os.environ)
     if ARGS.package:
-        env["SIERRA_REDIS_PACKAGE"] = ARGS.package
+        env["SUBSCRIBER_REDIS_PACKAGE"] = ARGS.package
     proc = subprocess.Popen(command(port, stream, checkpoint), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     lines = []
@@ -80,8 +80,13 @@ def run_once(port, r, rng, stream, checkpoint, n_stream, n_other):
         kinds = ["s"] * n_stream + ["o"] * n_other
         rng.shuffle(kinds)
         for i, kind in enumerate(kinds):
-            target = stream if kind == "s" else f"other-{rng.randrange(10**9)}"
-            rep = r.execute_command("EAPPEND", target, f"Ev{i}")
+            # The server's default strict versioning wants an expected version on every append.
+            if kind == "s":
+                target, expected = stream, str(NEXT_VERSION[0] - 1) if NEXT_VERSION[0] else "empty"
+                NEXT_VERSION[0] += 1
+            else:
+                target, expected = f"other-{rng.randrange(10**12)}", "empty"
+            rep = r.execute_command("EAPPEND", target, f"Ev{i}", "EXPECTED_VERSION", expected)
             appended.append({"stream_id": target,
                              "event_id": field(rep, "event_id").decode(),
                              "stream_version": int(field(rep, "stream_version")),
@@ -129,6 +134,7 @@ def check(appended, lines, first_version):
 
 
 ARGS_STREAM = [""]
+NEXT_VERSION = [0]  # of the followed stream
 
 
 def main():
@@ -137,8 +143,8 @@ def main():
     ap.add_argument("--example", required=True, choices=["node-redis", "ioredis", "redis_py"])
     ap.add_argument("--package", default="")
     ARGS = ap.parse_args()
-    seed = int(os.environ.get("SIERRA_TEST_SEED", random.randrange(2**31)))
-    print(f"subscribers {ARGS.example} {ARGS.package}: seed {seed} (SIERRA_TEST_SEED={seed})")
+    seed = int(os.environ.get("SUBSCRIBERS_TEST_SEED", random.randrange(2**31)))
+    print(f"subscribers {ARGS.example} {ARGS.package}: seed {seed} (SUBSCRIBERS_TEST_SEED={seed})")
     rng = random.Random(seed)
     port = int(os.environ["SIERRA_PORT"])
     r = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=Hello2Connection,
