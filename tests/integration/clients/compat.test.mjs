@@ -471,7 +471,7 @@ for (const lib of LIBS) {
         const got = [];
         await lib.subscribe(sub, `sierradb:stream:${stream}`, (msg) => got.push(JSON.parse(String(msg))));
         await call('EAPPEND', stream, 'First', 'EXPECTED_VERSION', 'empty', 'PAYLOAD', 'héllo');
-        await call('EAPPEND', stream, 'Second', 'PAYLOAD', Buffer.from([0xff, 0x00]));
+        await call('EAPPEND', stream, 'Second', 'EXPECTED_VERSION', '0', 'PAYLOAD', Buffer.from([0xff, 0x00]));
         for (let i = 0; i < 100 && got.length < 2; i++) await sleep(50);
         assert.deepEqual(got.map((e) => [e.event_name, e.stream_version, e.stream_id]),
           [['First', 0, stream], ['Second', 1, stream]]);
