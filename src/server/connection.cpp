@@ -74,6 +74,22 @@ std::function<void()> Connection::track_read(std::function<void()> job) {
   };
 }
 
+std::shared_ptr<void> Connection::hold_read() {
+  reads_in_flight_.fetch_add(1, std::memory_order_acq_rel);
+  holds_.fetch_add(1, std::memory_order_acq_rel);
+  struct Hold {
+    std::shared_ptr<Connection> c;
+    explicit Hold(std::shared_ptr<Connection> conn) : c(std::move(conn)) {}
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    ~Hold() {
+      c->holds_.fetch_sub(1, std::memory_order_acq_rel);
+      c->read_returned();
+    }
+  };
+  return std::make_shared<Hold>(shared_from_this());
+}
+
 void Connection::read_returned() {
   // Parsing stopped at kMaxReadsInFlight resumes once the count drops below it, and an append
   // waiting for the reads before it once it drops to 0. (The job finished its reply before
@@ -172,7 +188,11 @@ void Connection::on_read(const asio::error_code& ec, std::size_t n) {
   reading_ = false;
   if (closed()) return;
   if (ec) {
-    if (ec == asio::error::eof) {
+    if (ec == asio::error::eof && holds_.load(std::memory_order_acquire) != 0) {
+      // A blocked read (BLOCK) may wait forever: as Redis, a client that goes away while
+      // blocked is dropped at once, which cancels its wait.
+      close();
+    } else if (ec == asio::error::eof) {
       // Close on EOF, even with a partial frame buffered; requests already received still get
       // their replies (the client may have only half-closed).
       read_eof_ = true;

@@ -70,6 +70,7 @@ class Connection final : public ClientLink, public std::enable_shared_from_this<
   // Counts `job` as one of this connection's reads in flight until it returns (see
   // kMaxReadsInFlight); the job is skipped if the connection closed meanwhile.
   std::function<void()> track_read(std::function<void()> job) override;
+  std::shared_ptr<void> hold_read() override;
   std::shared_ptr<ClientLink> share() override { return shared_from_this(); }
 
  private:
@@ -131,6 +132,7 @@ class Connection final : public ClientLink, public std::enable_shared_from_this<
   std::atomic<bool> flush_posted_{false};  // a flush from reply_finished is queued on the strand
   std::atomic<std::size_t> pending_bytes_{0};
   std::atomic<std::size_t> reads_in_flight_{0};
+  std::atomic<std::size_t> holds_{0};  // blocked reads (hold_read) not finished
   // Appends (EAPPEND, EMAPPEND) dispatched and not finished. They complete later, on the
   // engine's writer threads, and reads on the read pool, so pipelined commands keep their order
   // where it shows (PROTOCOL §1.6: each command sees the effects of the ones before it, and none

@@ -226,6 +226,7 @@ void ServerImpl::stop() {
     }
     return live;
   };
+  if (hub) hub->release_blocked_reads();  // blocked reads reply now: connections can drain
   for (auto& c : snapshot()) c->shutdown();
   {
     std::unique_lock lock(mu);

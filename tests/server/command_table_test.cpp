@@ -137,6 +137,9 @@ const std::map<std::string, std::vector<std::string>>& Samples() {
       {"EPSUB", {"EPSUB", "0"}},
       {"EACK", {"EACK", std::string(kKey), "1"}},
       {"EUNSUB", {"EUNSUB", std::string(kKey)}},
+      {"EPREAD", {"EPREAD", "FROM", "0", "0"}},
+      {"SUBSCRIBE", {"SUBSCRIBE", "sierradb:partition:0"}},
+      {"UNSUBSCRIBE", {"UNSUBSCRIBE"}},
   };
   return samples;
 }

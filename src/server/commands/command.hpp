@@ -113,6 +113,9 @@ class ClientLink {
   virtual std::function<void()> track_read(std::function<void()> job) = 0;
   // A handle that keeps the client alive (for asynchronous completions).
   virtual std::shared_ptr<ClientLink> share() = 0;
+  // Counts one read in flight until the returned handle is destroyed (a blocked read holds it
+  // while it waits, so the appends pipelined after it wait for it, as Redis). Default: none.
+  virtual std::shared_ptr<void> hold_read() { return nullptr; }
 };
 
 // Everything one command invocation works with (Redis passes `client *c`).
