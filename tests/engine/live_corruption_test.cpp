@@ -114,7 +114,7 @@ struct Opened {
 };
 
 Opened open_bytes(std::span<const uint8_t> bytes) {
-  TempDir dir(/*in_memory=*/true);
+  TempDir dir(TempDir::kMemory);
   const auto path = get_path(dir.path(), 1, 0, SegmentKind::Events);
   write_file(path, bytes);
   Opened o;
