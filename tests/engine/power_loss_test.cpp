@@ -28,6 +28,7 @@
 #include "engine/power_loss_util.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_test_util.hpp"
+#include "support/eventually.hpp"
 
 namespace sierra {
 namespace {
@@ -295,12 +296,12 @@ class PowerLossRun {
         promise->set_value(r.has_value());
       });
       while (inflight.size() >= kInFlight || (failed && !inflight.empty())) {
-        if (!inflight.front().get()) failed = true;
+        if (!test_support::get_within(inflight.front(), "an append")) failed = true;
         inflight.pop_front();
       }
       if (rec.crashed()) failed = true;
     }
-    for (auto& f : inflight) f.get();
+    for (auto& f : inflight) test_support::get_within(f, "an append");
   }
 
   void check_known(const EventRecord& got, const Known& k) {

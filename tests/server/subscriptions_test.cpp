@@ -21,6 +21,7 @@
 #include "engine/ids.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
+#include "support/eventually.hpp"
 #include "support/resp_test_client.hpp"
 #include "support/temp_dir.hpp"
 
@@ -277,7 +278,9 @@ TEST_F(SubscriptionTest, ConcurrentWritersSubscribersFromZeroAndLatestMatchCommi
       }
     });
   }
-  while (written.load() < 600) std::this_thread::sleep_for(1ms);
+  // Bounded: a writer that fails stops counting, and the test goes on to report what it got.
+  EXPECT_TRUE(test_support::eventually([&] { return written.load() >= 600; }, 30s))
+      << "the writers stalled after " << written.load() << " appends";
 
   Client from0(port());
   const std::string id0 = subscribe(from0, {"EPSUB", "*", "FROM", "0", "WINDOW", "100"});
