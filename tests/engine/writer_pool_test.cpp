@@ -146,10 +146,11 @@ class WriterPoolTest : public ::testing::Test {
 
 // Records the thread a task ran on.
 std::thread::id run_task_on(WriterPool& pool, Bucket* b) {
-  std::promise<std::thread::id> where;
-  auto f = where.get_future();
+  // Shared: after a timeout the task may still run later.
+  auto where = std::make_shared<std::promise<std::thread::id>>();
+  auto f = where->get_future();
   pool.submit(
-      WriterPool::TaskRequest{b, [&where] { where.set_value(std::this_thread::get_id()); }});
+      WriterPool::TaskRequest{b, [where] { where->set_value(std::this_thread::get_id()); }});
   if (f.wait_for(kWait) != std::future_status::ready) {
     ADD_FAILURE() << "task did not run within " << kWait.count() << " s";
     return {};
