@@ -402,7 +402,8 @@ TEST_F(ServerTest, ClientThatDoesNotReadIsThrottled) {
   });
   // Wait until the sender makes no progress for a while: the server stopped reading.
   std::size_t last = 0;
-  for (int stable = 0; stable < 10 && !done;) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (int stable = 0; stable < 10 && !done && std::chrono::steady_clock::now() < give_up;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     std::size_t now = sent.load();
     stable = now == last ? stable + 1 : 0;
