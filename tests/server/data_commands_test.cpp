@@ -17,6 +17,7 @@
 #include "engine/ids.hpp"
 #include "resp/reply_reader.hpp"
 #include "server/commands/arguments.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra::server {
 namespace {
@@ -31,25 +32,7 @@ class InlineExecutor : public ReadExecutor {
   void post(std::function<void()> job) override { job(); }
 };
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sierra-data-cmd-XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    EXPECT_NE(p, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::TempDir;
 
 RespValue Parse(const std::string& bytes) {
   resp::ReplyReader reader;
