@@ -35,13 +35,23 @@ std::string upper_name(std::string_view name) {
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, ServerContext& ctx, uint64_t id)
-    : socket_(std::move(socket)),
-      strand_(asio::make_strand(socket_.get_executor())),
+    : Connection(ClientStream(std::move(socket)), ctx, id) {}
+
+Connection::Connection(ClientStream stream, ServerContext& ctx, uint64_t id)
+    : stream_(std::move(stream)),
+      strand_(asio::make_strand(stream_.get_executor())),
       ctx_(ctx),
       id_(id),
       parser_(parser_limits(ctx.config)),
       max_pending_bytes_(static_cast<std::size_t>(ctx.config.limits.max_pending_reply_bytes)) {
   session_.id = id;
+  asio::error_code ec;
+  const auto peer = stream_.socket().remote_endpoint(ec);
+  if (!ec) {
+    session_.peer = peer.address().is_v6()
+                        ? "[" + peer.address().to_string() + "]:" + std::to_string(peer.port())
+                        : peer.address().to_string() + ":" + std::to_string(peer.port());
+  }
 }
 
 Connection::~Connection() {
@@ -117,6 +127,19 @@ void Connection::start() {
   asio::dispatch(strand_, [self = shared_from_this()] { self->flush(); });
 }
 
+void Connection::refuse(std::string line) {
+  asio::dispatch(strand_, [self = shared_from_this(), l = std::move(line)]() mutable {
+    self->closing_ = true;
+    self->staged_ = std::move(l);
+    self->flush();
+  });
+}
+
+void Connection::run_after(std::chrono::milliseconds delay, std::function<void()> job) {
+  auto timer = std::make_shared<asio::steady_timer>(strand_, delay);
+  timer->async_wait([timer, job = std::move(job)](const asio::error_code&) { job(); });
+}
+
 void Connection::push(std::string bytes) {
   asio::post(strand_, [self = shared_from_this(), b = std::move(bytes)]() mutable {
     if (self->closing_ || self->closed()) return;
@@ -176,7 +199,7 @@ void Connection::do_read() {
     in_buf_.shrink_to_fit();
   }
   reading_ = true;
-  socket_.async_read_some(
+  stream_.async_read_some(
       asio::buffer(in_buf_.data() + in_len_, in_buf_.size() - in_len_),
       asio::bind_executor(strand_,
                           [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
@@ -367,8 +390,8 @@ void Connection::flush() {
       writing_.swap(staged_);
       staged_.clear();
       write_in_progress_ = true;
-      asio::async_write(
-          socket_, asio::buffer(writing_),
+      stream_.async_write(
+          asio::buffer(writing_),
           asio::bind_executor(
               strand_, [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
                 self->on_write(ec, n);
@@ -423,9 +446,7 @@ void Connection::on_write(const asio::error_code& ec, std::size_t n) {
 void Connection::close() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
   closing_ = true;
-  asio::error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  stream_.close();
   replies_.clear();
   staged_.clear();
   in_len_ = 0;

@@ -123,6 +123,8 @@ const std::map<std::string, std::vector<std::string>>& Samples() {
       {"SELECT", {"SELECT", "0"}},
       {"COMMAND", {"COMMAND"}},
       {"QUIT", {"QUIT"}},
+      {"AUTH", {"AUTH", "default", "x"}},
+      {"ACL", {"ACL", "WHOAMI"}},
       {"EAPPEND", {"EAPPEND", "s", "E"}},
       {"EMAPPEND", {"EMAPPEND", std::string(kKey), "s", "E"}},
       {"EGET", {"EGET", std::string(kKey)}},
@@ -210,7 +212,9 @@ TEST(CommandTable, Flags) {
   for (std::string_view n : {"ESUB", "EPSUB", "EACK", "EUNSUB"}) {
     EXPECT_TRUE(spec(n).has(kSubscription)) << n;
   }
-  for (std::string_view n : {"HELLO", "QUIT"}) EXPECT_TRUE(spec(n).has(kNoAuth)) << n;
+  for (std::string_view n : {"HELLO", "QUIT", "AUTH", "PING"}) {
+    EXPECT_TRUE(spec(n).has(kNoAuth)) << n;
+  }
   for (std::string_view n : {"EAPPEND", "ESCAN", "INFO", "ESUB"}) {
     EXPECT_FALSE(spec(n).has(kNoAuth)) << n;
   }

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "server/commands/append_commands.hpp"
+#include "server/commands/auth_commands.hpp"
 #include "server/commands/basic_commands.hpp"
 #include "server/commands/command.hpp"
 #include "server/commands/command_introspection.hpp"
@@ -33,6 +34,11 @@ constexpr std::array<ArgDoc, 2> kClientArgs = {{
     {"subcommand", "string"},
     {"arg", "string", "", true, true},
 }};
+constexpr std::array<ArgDoc, 2> kAuthArgs = {{
+    {"username", "string", "", true},
+    {"password", "string"},
+}};
+constexpr std::array<ArgDoc, 1> kAclArgs = {{{"subcommand", "string"}}};
 constexpr std::array<ArgDoc, 1> kSelectArgs = {{{"index", "integer"}}};
 constexpr std::array<ArgDoc, 2> kCommandArgs = {{
     {"subcommand", "string", "", true},
@@ -129,7 +135,7 @@ constexpr std::array kCommands = {
     CommandSpec{"PING",
                 cmd_ping,
                 -1,
-                kConn | kFast,
+                kConn | kFast | kNoAuth,
                 {},
                 ArityReply::Standard,
                 "Returns PONG, or the message.",
@@ -207,6 +213,27 @@ constexpr std::array kCommands = {
                 "0.1.0",
                 "connection",
                 {}},
+    CommandSpec{"AUTH",
+                cmd_auth,
+                -2,
+                kConn | kFast | kNoAuth,
+                {},
+                ArityReply::Standard,
+                "Logs the connection in: AUTH [username] password.",
+                "0.1.0",
+                "connection",
+                kAuthArgs},
+    CommandSpec{"ACL",
+                cmd_acl,
+                -2,
+                kConn,
+                {},
+                ArityReply::Standard,
+                "Users: ACL WHOAMI (the current user), ACL LIST (admin: every user, passwords as "
+                "hashes).",
+                "0.1.0",
+                "server",
+                kAclArgs},
     CommandSpec{"EAPPEND", cmd_eappend, -3, kWrite | kAppends, with_options_from(kStreamKey, 3),
                 ArityReply::Grammar, "Appends one event to a stream.", "0.1.0", "stream",
                 kEappendArgs},
