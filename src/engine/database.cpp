@@ -650,7 +650,7 @@ Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionI
     return std::nullopt;
   });
   if (live_hit) return live_hit;
-  for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
+  for (auto it = closed_segments->rbegin(); it != closed_segments->rend(); ++it) {
     auto s = b->query_closed_healing(
         *it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
     if (!s) return std::unexpected(s.error());
