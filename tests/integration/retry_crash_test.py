@@ -138,6 +138,48 @@ class Client:
             conn.close()
 
 
+def check_semantics(port, rng, violations):
+    """The protocol face of retries and duplicates, on a fresh server."""
+    conn = soak.Conn(port, timeout=30.0)
+    try:
+        s = "semantics-%x" % rng.getrandbits(32)
+        eid = soak.make_event_id(rng, soak.partition_hash(soak.default_partition_key(s)))
+        cmd = ["EAPPEND", s, "ev", "EVENT_ID", eid, "EXPECTED_VERSION", "empty", "PAYLOAD", "p"]
+        first = conn.call(*cmd)
+        again = conn.call(*cmd)
+        if not isinstance(first, dict) or again != first:
+            violations.append(f"EAPPEND retry: first {first!r}, retry {again!r}")
+        other = conn.call("EAPPEND", s, "ev", "EVENT_ID", eid, "EXPECTED_VERSION", "0",
+                          "PAYLOAD", "other")
+        want = f"DUPLICATE event id {eid} already exists"
+        if not isinstance(other, RespError) or other.text != want:
+            violations.append(f"EAPPEND reusing an id with another payload: {other!r}, "
+                              f"expected -{want}")
+        key = str(uuid.UUID(int=rng.getrandbits(128)))
+        ids = [soak.make_event_id(rng, soak.partition_hash(uuid.UUID(key))) for _ in range(3)]
+        m = ["EMAPPEND", key, s + "-a", "e1", "EVENT_ID", ids[0], "EXPECTED_VERSION", "empty",
+             "PAYLOAD", "x",
+             s + "-b", "e2", "EVENT_ID", ids[1], "EXPECTED_VERSION", "empty"]
+        m1 = conn.call(*m)
+        m2 = conn.call(*m)
+        if not isinstance(m1, dict) or m2 != m1:
+            violations.append(f"EMAPPEND retry: first {m1!r}, retry {m2!r}")
+        part = conn.call("EMAPPEND", key, s + "-b", "e2", "EVENT_ID", ids[1],
+                         "EXPECTED_VERSION", "0")
+        if not isinstance(part, RespError) or not part.text.startswith("DUPLICATE "):
+            violations.append(f"EMAPPEND of part of another transaction: {part!r}")
+        twice = conn.call("EMAPPEND", key, s + "-c", "e", "EVENT_ID", ids[2],
+                          "EXPECTED_VERSION", "empty", s + "-c", "e", "EVENT_ID", ids[2],
+                          "EXPECTED_VERSION", "0")
+        if not isinstance(twice, RespError) or not twice.text.startswith("DUPLICATE "):
+            violations.append(f"EMAPPEND naming one id twice: {twice!r}")
+        n = conn.call("ESVER", s + "-c", "PARTITION_KEY", key)
+        if n is not None:
+            violations.append(f"a refused EMAPPEND wrote stream {s}-c (ESVER {n!r})")
+    finally:
+        conn.close()
+
+
 def scan_all(conn, cmd, first, extra):
     out = []
     start = 0
@@ -215,6 +257,7 @@ def main():
     lost = 0
     try:
         server.start()
+        check_semantics(server.port, rng, violations)
         for cycle in range(args.cycles):
             stop = threading.Event()
             threads = [threading.Thread(target=c.load, args=(server.port, stop)) for c in clients]
