@@ -13,7 +13,9 @@ written now. Repeated for several cycles; then, for every stream and partition:
   - stream versions 0..n-1 and partition sequences 0..n-1, no gaps, no duplicates;
   - nothing is stored that no client sent.
 Also: every retry after the restart of an append acknowledged before it is a retry too (the
-original result). Exits 1 on any violation, printing its seed (--seed repeats the choices).
+original result); EAPPEND/EMAPPEND retries and DUPLICATE replies at the protocol level; and
+concurrent conflicting appends on hot streams, where each WRONGVER must be followed (same
+connection, after it arrived) by an ESVER of at least the version it named. Exits 1 on any violation, printing its seed (--seed repeats the choices).
 """
 import argparse
 import os
@@ -180,6 +182,55 @@ def check_semantics(port, rng, violations):
         conn.close()
 
 
+def check_rejections_visible(port, rng, violations, threads=8, appends=150):
+    """Concurrent conflicting appends on hot streams: after each WRONGVER (read once it has
+    arrived, on the same connection), ESVER must show at least the version it named."""
+    hot = ["hot-%x-%d" % (rng.getrandbits(24), i) for i in range(2)]
+    counts = {"rejections": 0}
+    lock = threading.Lock()
+
+    def worker(seed):
+        r = random.Random(seed)
+        conn = soak.Conn(port, timeout=30.0)
+        known = {s: None for s in hot}
+        deadline = time.monotonic() + 60
+        try:
+            for _ in range(appends):
+                if time.monotonic() > deadline:
+                    break
+                s = r.choice(hot)
+                v = known[s]
+                reply = conn.call("EAPPEND", s, "ev", "EXPECTED_VERSION",
+                                  "empty" if v is None else str(v), "PAYLOAD", "x")
+                if isinstance(reply, dict):
+                    known[s] = reply["stream_version"]
+                    continue
+                if not isinstance(reply, RespError) or not reply.text.startswith("WRONGVER "):
+                    with lock:
+                        violations.append(f"hot append answered {reply!r}")
+                    return
+                named = reply.text.split("current stream version is ")[1].split(" ")[0]
+                seen = conn.call("ESVER", s)
+                with lock:
+                    counts["rejections"] += 1
+                    if named != "empty" and (seen is None or seen < int(named)):
+                        violations.append(f"WRONGVER named version {named} of {s}, the next "
+                                          f"ESVER on the connection said {seen!r}")
+                known[s] = None if named == "empty" else int(named)
+        finally:
+            conn.close()
+
+    ts = [threading.Thread(target=worker, args=(rng.getrandbits(32),)) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    if counts["rejections"] == 0:
+        violations.append("no WRONGVER among the concurrent hot-stream appends")
+    print(f"retry_crash: {counts['rejections']} WRONGVER rejections, each followed by ESVER",
+          flush=True)
+
+
 def scan_all(conn, cmd, first, extra):
     out = []
     start = 0
@@ -258,6 +309,7 @@ def main():
     try:
         server.start()
         check_semantics(server.port, rng, violations)
+        check_rejections_visible(server.port, rng, violations)
         for cycle in range(args.cycles):
             stop = threading.Event()
             threads = [threading.Thread(target=c.load, args=(server.port, stop)) for c in clients]

@@ -422,7 +422,7 @@ std::vector<std::pair<PartitionId, uint64_t>> Bucket::commit_staged() {
   staged_events_ = 0;
   std::vector<Staged> done = std::move(staged_);
   staged_.clear();
-  staged_ids_.clear();
+  if (!staged_ids_.empty()) staged_ids_.clear();  // clear() walks every bucket: skip when empty
   std::vector<Deferred> deferred = std::move(deferred_);
   deferred_.clear();
   if (streams_.size() > kStreamCacheLimit) streams_.clear();
