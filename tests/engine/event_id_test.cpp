@@ -5,6 +5,7 @@
 // still open.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -15,6 +16,7 @@
 
 #include "engine/crc32c.hpp"
 #include "engine/database_test_util.hpp"
+#include "engine/file.hpp"
 #include "engine/index/index_files.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/transaction_digest.hpp"
@@ -329,6 +331,48 @@ TEST(EventIds, RejectionIsSentOnlyOnceItsCauseIsVisible) {
   std::lock_guard lock(mu);
   EXPECT_EQ(rejected, kRounds);
   EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
+// The batch that a deferred answer rested on fails: the deferred transactions are checked again
+// against the durable state. Here a WRONGVER that named the failed write turns into a success,
+// and a retry of the failed transaction is written as a fresh one.
+TEST(EventIds, DeferredAnswersAreRecheckedWhenTheirBatchFails) {
+  TempDir dir;
+  auto db = open_db(dir.path(),
+                    DatabaseBuilder().total_buckets(1).writer_threads(1).flush_interval_duration(
+                        std::chrono::milliseconds(50)));
+  ASSERT_TRUE(db);
+  const Uuid key = uuid_v4();
+  const PartitionId pid = pid_of(key);
+  ASSERT_TRUE(append_one(*db, make_event("s", EV::empty(), key)));
+  std::atomic<int> fail{1};
+  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
+    return op == FileFaults::Op::Sync && p.filename() == "data.evts" && fail.fetch_sub(1) > 0 ? EIO
+                                                                                              : 0;
+  });
+  const NewEvent a = make_event("s", EV::exact(0), key, "a");
+  const NewEvent b = make_event("s", EV::exact(0), key, "b");
+  NewEvent a_again = a;  // same id and content: a retry of `a` while it is staged
+  a_again.expected_version = EV::any();
+  Outcomes out(3);
+  db->append_events_async(pid, make_tx({a}), out.slot(0));
+  db->append_events_async(pid, make_tx({b}), out.slot(1));
+  db->append_events_async(pid, make_tx({a_again}), out.slot(2));
+  ASSERT_TRUE(out.wait_all());
+  FileFaults::clear();
+  ASSERT_FALSE(*out.results[0]) << "the batch's write was meant to fail";
+  EXPECT_EQ(out.results[0]->error().code, Errc::Io);
+  // b conflicted with a while a was staged; a never became durable, so b is accepted.
+  ASSERT_TRUE(*out.results[1]) << out.results[1]->error().to_string();
+  EXPECT_EQ((*out.results[1])->stream_versions, std::vector<uint64_t>{1});
+  // a_again was a retry of a staged transaction that failed: written now, as a new one.
+  ASSERT_TRUE(*out.results[2]) << out.results[2]->error().to_string();
+  EXPECT_FALSE((*out.results[2])->retry);
+  EXPECT_EQ((*out.results[2])->stream_versions, std::vector<uint64_t>{2});
+  const auto stream = scan_stream(*db, pid, "s");
+  ASSERT_EQ(versions(stream), iota_vec(0, 3));
+  EXPECT_EQ(stream[1].payload, "b");
+  EXPECT_EQ(stream[2].event_id, a.event_id);
 }
 
 // Rewrites a format-2 event index file as format 1 (no Bloom filter), as older versions wrote it.
