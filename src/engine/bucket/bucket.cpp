@@ -221,8 +221,8 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
         "partition id " + std::to_string(pid) + " does not match the partition key " +
             tx.partition_key().to_string() + " (partition " + std::to_string(key_pid) + ")"));
   }
-  // A rejection that rests on the staged batch is sent once that batch is durable.
-  auto reject = [&](std::unexpected<Error> e) {
+  // hold(): a rejection that may rest on the staged batch is sent once that batch is durable.
+  auto hold = [&](std::unexpected<Error> e) {
     answer_when_durable(pid, std::move(tx), std::move(done), std::move(e));
   };
   // Client-supplied event ids: a retry gets its original result, a reuse is an error.
@@ -239,10 +239,10 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
     const CurrentVersion cur_seq =
         next == 0 ? CurrentVersion::empty() : CurrentVersion::current(next - 1);
     if (!cur_seq.satisfies(tx.expected_sequence())) {
-      return reject(make_error(Errc::WrongExpectedSequence,
-                               "current partition sequence is " + cur_seq.to_string() +
-                                   " but expected " + tx.expected_sequence().to_string() +
-                                   " for partition " + std::to_string(pid)));
+      return hold(make_error(Errc::WrongExpectedSequence,
+                             "current partition sequence is " + cur_seq.to_string() +
+                                 " but expected " + tx.expected_sequence().to_string() +
+                                 " for partition " + std::to_string(pid)));
     }
 
     // Stream versions, with the in-transaction rules of STORAGE §6.5.1 (corrected). Nothing
@@ -269,22 +269,21 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
         const StreamState* st = &cached->second;
         if (st->exists) {
           if (st->partition_key != e.partition_key) {
-            return reject(make_error(Errc::PartitionKeyMismatch,
-                                     "partition key must be the same for all events in a stream: "
-                                     "expected " +
-                                         st->partition_key.to_string() + ", got " +
-                                         e.partition_key.to_string()));
+            return hold(make_error(Errc::PartitionKeyMismatch,
+                                   "partition key must be the same for all events in a stream: "
+                                   "expected " +
+                                       st->partition_key.to_string() + ", got " +
+                                       e.partition_key.to_string()));
           }
           cur = CurrentVersion::current(st->version);
         }
         tx_streams_.emplace_back(e.stream_id, i);
       }
       if (!cur.satisfies(e.expected_version)) {
-        return reject(make_error(Errc::WrongExpectedVersion,
-                                 "current stream version is " + cur.to_string() + " but expected " +
-                                     e.expected_version.to_string() + " for partition key " +
-                                     e.partition_key.to_string() + " and stream id " +
-                                     e.stream_id));
+        return hold(make_error(Errc::WrongExpectedVersion,
+                               "current stream version is " + cur.to_string() + " but expected " +
+                                   e.expected_version.to_string() + " for partition key " +
+                                   e.partition_key.to_string() + " and stream id " + e.stream_id));
       }
       versions[i] = cur.next();
       tx_states_.push_back(cached);
