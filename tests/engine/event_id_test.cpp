@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/crc32c.hpp"
@@ -454,6 +455,18 @@ TEST(EventIds, OldEventIndexWithoutBloomStillOpensAndChecks) {
   ASSERT_TRUE(again) << again.error().to_string();
   expect_same_result(s1, *again);
   EXPECT_EQ(count_id(*db, pid, one.event_id), 1u);
+  // The old file is rewritten in format 2 in the background.
+  bool upgraded = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!upgraded && std::chrono::steady_clock::now() < deadline) {
+    auto file = EventIndexFile::open(eidx);
+    upgraded = file && (*file)->has_bloom();
+    if (!upgraded) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(upgraded) << "the format-1 event index was not rewritten";
+  auto third = append_one(*db, resent({one}).front());
+  ASSERT_TRUE(third) << third.error().to_string();
+  expect_same_result(s1, *third);
 }
 
 TEST(EventIds, BloomRejectsAbsentIdsWithoutFalseNegatives) {

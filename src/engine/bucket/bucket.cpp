@@ -33,6 +33,7 @@ void Bucket::log(LogLevel level, const std::string& msg) const {
 Result<std::unique_ptr<Bucket>> Bucket::open(Config config) {
   auto b = std::make_unique<Bucket>(std::move(config));
   if (auto s = b->recover(); !s) return std::unexpected(s.error());
+  b->upgrade_event_indexes();
   return b;
 }
 

@@ -154,6 +154,8 @@ class Bucket {
                             std::shared_ptr<SegmentReader> reader);
   void log(LogLevel level, const std::string& msg) const;
   // Event-id uniqueness (event_id_check.cpp).
+  // Rewrites, in the background, the event index files written without a Bloom filter.
+  void upgrade_event_indexes();
   Result<EventIdVerdict> check_event_ids(const Transaction& tx);
   struct LocatedEvent {
     std::shared_ptr<SegmentReader> reader;

@@ -126,6 +126,35 @@ void Bucket::remember_staged_ids(const Transaction& tx) {
   if (any) staged_.back().digest = transaction_digest(events);
 }
 
+// Event index files of format 1 have no Bloom filter, so every uniqueness check reads a record
+// of each of them. They keep serving as they are; a background job rebuilds each one (from its
+// segment, as a damaged file is) and swaps in the format-2 files.
+void Bucket::upgrade_event_indexes() {
+  std::shared_ptr<const ClosedList> closed;
+  {
+    std::shared_lock lock(mu_);
+    closed = closed_;
+  }
+  for (const auto& seg : *closed) {
+    if (!seg->event_index_lacks_bloom()) continue;
+    log(LogLevel::Info, "bucket " + std::to_string(cfg_.id) + " segment " +
+                            std::to_string(seg->id()) +
+                            ": event index without Bloom filter (format 1), rewriting it");
+    std::shared_ptr<SegmentReader> reader = seg->reader();
+    const SegmentId id = seg->id();
+    cfg_.index_jobs([this, reader, id] {
+      auto idx = build_indexes_from_segment(reader);
+      if (!idx) {
+        log(LogLevel::Warn, "rebuilding the indexes of bucket " + std::to_string(cfg_.id) +
+                                " segment " + std::to_string(id) +
+                                " failed: " + idx.error().to_string());
+        return;
+      }
+      schedule_index_write(id, std::make_shared<const OpenIndexes>(std::move(*idx)), reader);
+    });
+  }
+}
+
 void Bucket::answer_when_durable(PartitionId pid, Transaction tx, Database::AppendCallback done,
                                  Result<AppendResult> outcome) {
   if (staged_.empty()) {
