@@ -142,7 +142,10 @@ class Database {
   uint16_t total_buckets() const;
   bool owns_partition(PartitionId pid) const;
 
-  // Blocks until the transaction is durable (or failed).
+  // Blocks until the transaction is durable (or failed). Event ids are unique: a transaction
+  // whose (client-supplied) ids are all those of one committed transaction with the same content
+  // is a retry and gets that transaction's original result (AppendResult::retry, nothing
+  // written); any other reuse of an id is DuplicateEventId (docs/ARCHITECTURE.md "Event ids").
   Result<AppendResult> append_events(PartitionId partition_id, Transaction tx);
   // Asynchronous form: `done` runs on the bucket's writer thread once the outcome is known.
   void append_events_async(PartitionId partition_id, Transaction tx, AppendCallback done);

@@ -25,6 +25,8 @@ std::string_view errc_name(Errc code) {
       return "WrongExpectedVersion";
     case Errc::WrongExpectedSequence:
       return "WrongExpectedSequence";
+    case Errc::DuplicateEventId:
+      return "DuplicateEventId";
     case Errc::EventsExceedSegmentSize:
       return "EventsExceedSegmentSize";
     case Errc::OffsetExceedsFileSize:

@@ -22,6 +22,7 @@ enum class Errc : uint16_t {
   // Writes.
   WrongExpectedVersion,   // optimistic concurrency on a stream failed
   WrongExpectedSequence,  // optimistic concurrency on a partition failed
+  DuplicateEventId,       // an event id already exists (not a retry of its transaction)
   EventsExceedSegmentSize,
   OffsetExceedsFileSize,
   WrongTransactionId,  // set_confirmations: record belongs to another transaction

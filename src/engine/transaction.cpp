@@ -1,5 +1,6 @@
 #include "engine/transaction.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace sierra {
@@ -71,6 +72,33 @@ Transaction& Transaction::transaction_id(const Uuid& id) {
   return *this;
 }
 
+namespace {
+
+// An event id may appear once in a transaction (ids are unique in the database).
+Status check_ids_distinct(const std::vector<NewEvent>& events) {
+  auto duplicate = [](const Uuid& id) {
+    return make_error(Errc::DuplicateEventId,
+                      "event id " + id.to_string() + " appears more than once in the transaction");
+  };
+  if (events.size() <= 16) {
+    for (size_t i = 1; i < events.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (events[i].event_id == events[j].event_id) return duplicate(events[i].event_id);
+      }
+    }
+    return {};
+  }
+  std::vector<Uuid> ids;
+  ids.reserve(events.size());
+  for (const NewEvent& e : events) ids.push_back(e.event_id);
+  std::sort(ids.begin(), ids.end());
+  auto it = std::adjacent_find(ids.begin(), ids.end());
+  if (it != ids.end()) return duplicate(*it);
+  return {};
+}
+
+}  // namespace
+
 Result<Transaction> Transaction::make(std::vector<NewEvent> events) {
   if (events.empty()) return make_error(Errc::EmptyTransaction, "transaction has no events");
   const Uuid key = events.front().partition_key;
@@ -99,6 +127,7 @@ Result<Transaction> Transaction::make(std::vector<NewEvent> events) {
       return make_error(Errc::InvalidArgument, "metadata and payload are limited to 4 GiB");
     }
   }
+  if (auto s = check_ids_distinct(events); !s) return std::unexpected(s.error());
   return Transaction(std::move(events));
 }
 

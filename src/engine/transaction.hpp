@@ -61,15 +61,20 @@ struct NewEvent {
   uint64_t timestamp_ns = 0;  // < 2^63
   std::string metadata;
   std::string payload;
+  // True when the id was generated just now (new_event_id): it cannot exist yet, so the append
+  // skips the uniqueness check. Ids given by a client (the default) are checked: a repeat is a
+  // retry of its transaction or a DuplicateEventId error (docs/ARCHITECTURE.md "Event ids").
+  bool fresh_id = false;
 };
 
 // An atomic group of events of one partition. Construct with Transaction::make, which checks
 // what can be checked without the database (see below).
 class Transaction {
  public:
-  // Errors: EmptyTransaction; InvalidEventId (an event id without the key's partition hash);
-  // PartitionKeyMismatch (events with different keys); InvalidLength/ContainsNullByte (stream
-  // id); InvalidArgument (name > 255 bytes, timestamp >= 2^63, metadata/payload > 4 GiB).
+  // Errors: EmptyTransaction; DuplicateEventId (an id repeated inside the transaction);
+  // InvalidEventId (an event id without the key's partition hash); PartitionKeyMismatch (events
+  // with different keys); InvalidLength/ContainsNullByte (stream id); InvalidArgument (name > 255
+  // bytes, timestamp >= 2^63, metadata/payload > 4 GiB).
   static Result<Transaction> make(std::vector<NewEvent> events);
 
   Transaction& expected_partition_sequence(ExpectedVersion e) {
@@ -101,6 +106,8 @@ struct AppendResult {
   uint64_t last_partition_sequence = 0;   // sequence of the last event
   std::vector<uint64_t> stream_versions;  // version given to each event, in request order
   uint64_t log_position = 0;
+  std::vector<uint64_t> timestamps_ns;  // stored timestamp of each event, in request order
+  bool retry = false;  // a retry of a committed transaction: this is its original result
 };
 
 }  // namespace sierra

@@ -1,5 +1,6 @@
 // Model-based randomized test of the Database API: random transactions (single and multi-event,
-// random expected versions and partition sequences, invalid inputs) are applied both to the
+// random expected versions and partition sequences, invalid inputs, retries of committed or
+// same-batch transactions, reused event ids) are applied both to the
 // engine and to a simple in-memory model; every outcome and, periodically, every read is
 // compared. The database is closed and reopened now and then, and a copy of the live directory
 // (taken right after a rollover, while the background index write may still be pending) is
@@ -58,6 +59,11 @@ struct Prediction {
   std::optional<Errc> error;
   uint64_t first_seq = 0;
   std::vector<uint64_t> versions;
+  // A retry of a committed transaction: the engine reports its original result.
+  bool retry = false;
+  Uuid txid;
+  uint64_t log_position = 0;
+  std::vector<uint64_t> timestamps;
 };
 
 class Model {
@@ -65,7 +71,10 @@ class Model {
   std::map<PartitionId, std::vector<MEvent>> parts;
   std::map<StreamRef, MStream> streams;
   std::unordered_map<Uuid, std::pair<PartitionId, uint64_t>, UuidHash> by_id;
-  std::map<BucketId, uint64_t> log_pos;  // last log position per bucket
+  std::map<BucketId, uint64_t> log_pos;                     // last log position per bucket
+  std::unordered_map<Uuid, uint64_t, UuidHash> tx_log_pos;  // by transaction id
+  std::vector<std::vector<NewEvent>> txs;                   // committed, for retries
+  std::map<Uuid, std::vector<Uuid>> ids_by_key;             // committed ids, for reuse
 
   uint64_t next_seq(PartitionId pid) const {
     auto it = parts.find(pid);
@@ -84,6 +93,39 @@ class Model {
     const PartitionId pid = pid_of(events.front().partition_key, kModelPartitions);
     if (pid != arg_pid) {
       p.error = Errc::InvalidArgument;
+      return p;
+    }
+    // Event ids: all of one committed transaction with the same content is a retry; any other
+    // existing id is a duplicate (checked before versions).
+    bool any_known = false;
+    for (const NewEvent& e : events) any_known = any_known || by_id.contains(e.event_id);
+    if (any_known) {
+      auto first = by_id.find(events.front().event_id);
+      bool same = first != by_id.end();
+      const MEvent* m0 = same ? &event(first->second.first, first->second.second) : nullptr;
+      same = same && m0->tx_index == 0 && m0->tx_size == events.size();
+      for (size_t i = 0; same && i < events.size(); ++i) {
+        const NewEvent& e = events[i];
+        auto it = by_id.find(e.event_id);
+        same = it != by_id.end() && it->second.first == m0->pid && it->second.second == m0->seq + i;
+        if (!same) break;
+        const MEvent& m = event(m0->pid, m0->seq + i);
+        same = m.key == e.partition_key && m.stream == e.stream_id && m.name == e.event_name &&
+               m.metadata == e.metadata && m.payload == e.payload;
+      }
+      if (!same) {
+        p.error = Errc::DuplicateEventId;
+        return p;
+      }
+      p.retry = true;
+      p.first_seq = m0->seq;
+      p.txid = m0->txid;
+      p.log_position = tx_log_pos.at(m0->txid);
+      for (size_t i = 0; i < events.size(); ++i) {
+        const MEvent& m = event(m0->pid, m0->seq + i);
+        p.versions.push_back(m.version);
+        p.timestamps.push_back(m.ts);
+      }
       return p;
     }
     const uint64_t next = next_seq(pid);
@@ -129,7 +171,9 @@ class Model {
       MStream& s = streams[{pid, e.stream_id}];
       s.key = e.partition_key;
       s.seqs.push_back(m.seq);
+      ids_by_key[e.partition_key].push_back(e.event_id);
     }
+    txs.push_back(events);
   }
 
   const MEvent& event(PartitionId pid, uint64_t seq) const { return parts.at(pid).at(seq); }
@@ -280,7 +324,28 @@ class ModelRun {
     return "k" + std::to_string(key_index) + "-s" + std::to_string(pick(4));
   }
 
-  void build_op(Op& op) {
+  // A retry: the events of a committed transaction, or of an earlier op of this batch (then it
+  // shares a group commit with its original), sent again with new timestamps.
+  bool build_retry(Op& op, const std::vector<std::shared_ptr<Op>>& earlier) {
+    const std::vector<NewEvent>* src = nullptr;
+    if (!earlier.empty() && chance(40)) {
+      const Op& e = *earlier[pick(earlier.size())];
+      src = &e.events;
+      op.make_error = e.make_error;  // a copy of an invalid transaction is just as invalid
+    } else if (!model_.txs.empty()) {
+      src = &model_.txs[pick(model_.txs.size())];
+    }
+    if (src == nullptr) return false;
+    op.events = *src;
+    for (NewEvent& e : op.events) e.timestamp_ns = rng_() >> 2;
+    op.arg_pid = pid_of(op.events.front().partition_key, kModelPartitions);
+    op.seq = chance(50) ? EV::any() : EV::exact(pick(5));  // a retry ignores expectations
+    ++stats_["built:retry"];
+    return true;
+  }
+
+  void build_op(Op& op, const std::vector<std::shared_ptr<Op>>& earlier) {
+    if (chance(8) && build_retry(op, earlier)) return;
     const size_t ki = pick(keys_.size());
     const Uuid key = keys_[ki];
     const PartitionId pid = pid_of(key, kModelPartitions);
@@ -314,6 +379,15 @@ class ModelRun {
     } else {
       op.seq = EV::exact(next + pick(3));
     }
+    // Reused ids: an id of a committed event of this key (a conflict), or twice in this
+    // transaction.
+    if (auto it = model_.ids_by_key.find(key); it != model_.ids_by_key.end() && chance(6)) {
+      op.events[pick(op.events.size())].event_id = it->second[pick(it->second.size())];
+      ++stats_["built:reused-id"];
+    } else if (op.events.size() >= 2 && chance(3)) {
+      op.events.back().event_id = op.events.front().event_id;
+      op.make_error = Errc::DuplicateEventId;
+    }
     // Invalid inputs.
     const int bad = static_cast<int>(pick(100));
     NewEvent& victim = op.events[pick(op.events.size())];
@@ -336,7 +410,7 @@ class ModelRun {
     std::vector<std::shared_ptr<Op>> ops;
     for (size_t i = 0; i < n; ++i) {
       auto op = std::make_shared<Op>();
-      build_op(*op);
+      build_op(*op, ops);
       op->future = op->promise.get_future();
       ops.push_back(std::move(op));
     }
@@ -370,6 +444,18 @@ class ModelRun {
         ASSERT_EQ(r.error().code, *p.error) << r.error().to_string();
         continue;
       }
+      if (p.retry) {
+        ++stats_["retry"];
+        ASSERT_TRUE(r) << "expected a retry, got " << r.error().to_string();
+        EXPECT_TRUE(r->retry);
+        EXPECT_EQ(r->transaction_id, p.txid);
+        EXPECT_EQ(r->first_partition_sequence, p.first_seq);
+        EXPECT_EQ(r->last_partition_sequence, p.first_seq + op->events.size() - 1);
+        EXPECT_EQ(r->stream_versions, p.versions);
+        EXPECT_EQ(r->timestamps_ns, p.timestamps);
+        EXPECT_EQ(r->log_position, p.log_position);
+        continue;
+      }
       ASSERT_TRUE(r) << "expected success, got " << r.error().to_string();
       const PartitionId pid = op->arg_pid;
       EXPECT_EQ(r->partition_id, pid);
@@ -386,6 +472,8 @@ class ModelRun {
       EXPECT_GE(r->segment_id, last_seg);
       if (r->segment_id > last_seg) rolled_over_ = true;
       last_seg = r->segment_id;
+      EXPECT_FALSE(r->retry);
+      model_.tx_log_pos[op->txid] = r->log_position;
       model_.apply(pid, op->events, p, op->txid);
     }
   }

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/ids.hpp"
 #include "group_key.hpp"
 #include "histogram.hpp"
 #include "resp/reply_reader.hpp"
@@ -43,6 +44,7 @@ constexpr std::size_t kSetupChunk = 512;
 enum class Workload : uint8_t {
   EAppend,
   EAppendExact,
+  EAppendRetry,
   EMAppend,
   EGet,
   EScan,
@@ -69,6 +71,7 @@ struct Options {
   std::string workload_name = "eappend";
   Workload workload = Workload::EAppend;
   std::string expected_version = "any";
+  bool client_ids = false;  // eappend/emappend: every event carries a fresh EVENT_ID
   unsigned batch = 4;
   uint64_t count = 10;
   std::optional<uint64_t> fill;
@@ -279,9 +282,11 @@ std::string short_text(const RespValue& v) {
 
 struct Shared {
   Options opt;
-  std::vector<std::string> streams;             // key space names
-  std::vector<std::string> event_ids;           // eget
-  std::vector<uint64_t> partition_start_limit;  // epscan: random start in [0, limit]
+  std::vector<std::string> streams;                  // key space names
+  std::vector<std::string> event_ids;                // eget
+  std::vector<sierra::PartitionHash> stream_hashes;  // --client-ids: of each stream's key
+  std::vector<std::string> retry_cmds;               // eappend-retry: encoded, one per stream
+  std::vector<uint64_t> partition_start_limit;       // epscan: random start in [0, limit]
   std::string payload;
   Clock::time_point measure_start;
   Clock::time_point end;
@@ -424,7 +429,19 @@ class Conn {
     const Options& o = s_.opt;
     switch (o.workload) {
       case Workload::EAppend:
-        if (o.expected_version == "none") {
+        if (o.client_ids) {
+          // A fresh id embedding the partition hash of the stream's default key, as a client
+          // that names its events would send it.
+          const std::size_t i = t_.rng.below(s_.streams.size());
+          const std::string id = sierra::new_event_id(s_.stream_hashes[i]).to_string();
+          if (o.expected_version == "none") {
+            put_cmd(out, {"EAPPEND", s_.streams[i], o.event_name, "EVENT_ID", id, "PAYLOAD",
+                          s_.payload});
+          } else {
+            put_cmd(out, {"EAPPEND", s_.streams[i], o.event_name, "EVENT_ID", id,
+                          "EXPECTED_VERSION", o.expected_version, "PAYLOAD", s_.payload});
+          }
+        } else if (o.expected_version == "none") {
           put_cmd(out, {"EAPPEND", random_stream(), o.event_name, "PAYLOAD", s_.payload});
         } else {
           put_cmd(out, {"EAPPEND", random_stream(), o.event_name, "EXPECTED_VERSION",
@@ -438,6 +455,11 @@ class Conn {
                 {"EAPPEND", stream_, o.event_name, "EXPECTED_VERSION", ev, "PAYLOAD", s_.payload});
         break;
       }
+      case Workload::EAppendRetry:
+        // Every request is a retry of an append made at setup: the server answers with the
+        // original result and writes nothing.
+        out.append(s_.retry_cmds[t_.rng.below(s_.retry_cmds.size())]);
+        break;
       case Workload::EMAppend: {
         // Group g: streams <prefix>tx<g>-<k> always written with partition key pk(g), which
         // spreads the groups over all partitions (group_key.hpp).
@@ -447,9 +469,15 @@ class Conn {
         b.arg("EMAPPEND");
         b.arg(pk);
         std::string base = o.prefix + "tx" + std::to_string(g) + "-";
+        const sierra::PartitionHash hash =
+            o.client_ids ? sierra::partition_hash(*sierra::Uuid::parse(pk)) : 0;
         for (unsigned k = 0; k < o.batch; ++k) {
           b.arg(base + std::to_string(k));
           b.arg(o.event_name);
+          if (o.client_ids) {
+            b.arg("EVENT_ID");
+            b.arg(sierra::new_event_id(hash).to_string());
+          }
           if (o.expected_version != "none") {
             b.arg("EXPECTED_VERSION");
             b.arg(o.expected_version);
@@ -489,6 +517,7 @@ class Conn {
     switch (s_.opt.workload) {
       case Workload::EAppend:
       case Workload::EAppendExact:
+      case Workload::EAppendRetry:
       case Workload::XAdd:
         return 1;
       case Workload::EMAppend:
@@ -774,6 +803,15 @@ bool setup(Shared& s, const tcp::resolver::results_type& eps, std::string& err) 
   Workload w = o.workload;
   bool reads =
       w == Workload::EGet || w == Workload::EScan || w == Workload::EPScan || w == Workload::XRange;
+  if (w == Workload::EAppendRetry) {
+    // Make the originals: each request of the run then retries one of them.
+    asio::io_context io;
+    tcp::socket sock(io);
+    if (!connect_socket(sock, eps, o.timeout, err)) return false;
+    SyncClient sc(sock, o.timeout);
+    std::vector<RespValue> replies;
+    return sc.call(s.retry_cmds, replies, err) && check_errors(replies, "setup EAPPEND", err);
+  }
   if (!reads) return true;
   asio::io_context io;
   tcp::socket sock(io);
@@ -928,6 +966,19 @@ int run(Options o) {
   s.payload.resize(opt.data_size);
   for (auto& c : s.payload) c = kAlnum[rng.below(kAlnum.size())];
   for (uint64_t i = 0; i < opt.streams; ++i) s.streams.push_back(opt.prefix + std::to_string(i));
+  if (opt.client_ids || opt.workload == Workload::EAppendRetry) {
+    for (const auto& st : s.streams) {
+      s.stream_hashes.push_back(sierra::partition_hash(sierra::partition_key_for_stream(st)));
+    }
+  }
+  if (opt.workload == Workload::EAppendRetry) {
+    for (std::size_t i = 0; i < s.streams.size(); ++i) {
+      const std::string id = sierra::new_event_id(s.stream_hashes[i]).to_string();
+      s.retry_cmds.emplace_back();
+      put_cmd(s.retry_cmds.back(),
+              {"EAPPEND", s.streams[i], opt.event_name, "EVENT_ID", id, "PAYLOAD", s.payload});
+    }
+  }
 
   asio::io_context resolve_io;
   tcp::resolver resolver(resolve_io);
@@ -1042,6 +1093,8 @@ int main(int argc, char** argv) {
         "Workloads:\n"
         "  eappend        EAPPEND to random streams with EXPECTED_VERSION any (or none);\n"
         "                 the server must run with --strict-versioning false\n"
+        "  eappend-retry  EAPPEND retries: one append per stream (with EVENT_ID) is made at\n"
+        "                 setup, then every request resends one of them (all duplicates)\n"
         "  eappend-exact  one stream per connection (<prefix>exact-<i>), exact expected\n"
         "                 versions read with ESVER at start; works with strict versioning\n"
         "  emappend       EMAPPEND of --batch events to streams <prefix>tx<g>-0..K-1 of a\n"
@@ -1089,13 +1142,16 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({2, 3}))
         ->capture_default_str();
     app.add_option("-w,--workload", o.workload_name, "Workload (see above)")
-        ->check(CLI::IsMember({"eappend", "eappend-exact", "emappend", "eget", "escan", "epscan",
-                               "xadd", "xrange", "ping"}))
+        ->check(CLI::IsMember({"eappend", "eappend-exact", "eappend-retry", "emappend", "eget",
+                               "escan", "epscan", "xadd", "xrange", "ping"}))
         ->capture_default_str();
     app.add_option("--expected-version", o.expected_version,
                    "eappend/emappend: send EXPECTED_VERSION any, or omit it (none)")
         ->check(CLI::IsMember({"any", "none"}))
         ->capture_default_str();
+    app.add_flag("--client-ids", o.client_ids,
+                 "eappend/emappend: every event carries its own EVENT_ID (a fresh one), so the "
+                 "server runs its uniqueness check; without it the server generates the ids");
     app.add_option("--batch", o.batch, "emappend: events per transaction")
         ->check(CLI::Range(1U, 10000U))
         ->capture_default_str();
@@ -1116,10 +1172,15 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     static constexpr std::pair<std::string_view, Workload> kWorkloads[] = {
-        {"eappend", Workload::EAppend},   {"eappend-exact", Workload::EAppendExact},
-        {"emappend", Workload::EMAppend}, {"eget", Workload::EGet},
-        {"escan", Workload::EScan},       {"epscan", Workload::EPScan},
-        {"xadd", Workload::XAdd},         {"xrange", Workload::XRange},
+        {"eappend", Workload::EAppend},
+        {"eappend-exact", Workload::EAppendExact},
+        {"eappend-retry", Workload::EAppendRetry},
+        {"emappend", Workload::EMAppend},
+        {"eget", Workload::EGet},
+        {"escan", Workload::EScan},
+        {"epscan", Workload::EPScan},
+        {"xadd", Workload::XAdd},
+        {"xrange", Workload::XRange},
         {"ping", Workload::Ping}};
     for (const auto& [name, w] : kWorkloads) {
       if (name == o.workload_name) o.workload = w;

@@ -33,6 +33,7 @@ void Bucket::log(LogLevel level, const std::string& msg) const {
 Result<std::unique_ptr<Bucket>> Bucket::open(Config config) {
   auto b = std::make_unique<Bucket>(std::move(config));
   if (auto s = b->recover(); !s) return std::unexpected(s.error());
+  b->upgrade_event_indexes();
   return b;
 }
 
@@ -226,6 +227,17 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
         "partition id " + std::to_string(pid) + " does not match the partition key " +
             tx.partition_key().to_string() + " (partition " + std::to_string(key_pid) + ")"));
   }
+  // hold(): a rejection that may rest on the staged batch is sent once that batch is durable.
+  auto hold = [&](std::unexpected<Error> e) {
+    answer_when_durable(pid, std::move(tx), std::move(done), std::move(e));
+  };
+  // Client-supplied event ids: a retry gets its original result, a reuse is an error.
+  auto verdict = check_event_ids(tx);
+  if (!verdict) return fail(std::unexpected(verdict.error()));
+  if (verdict->kind != EventIdVerdict::Kind::Fresh) {
+    if (!verdict->tentative) return done(std::move(verdict->outcome));
+    return answer_when_durable(pid, std::move(tx), std::move(done), std::move(verdict->outcome));
+  }
 
   for (int attempt = 0; attempt < 3; ++attempt) {
     // Expected partition sequence.
@@ -233,7 +245,7 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
     const CurrentVersion cur_seq =
         next == 0 ? CurrentVersion::empty() : CurrentVersion::current(next - 1);
     if (!cur_seq.satisfies(tx.expected_sequence())) {
-      return fail(make_error(Errc::WrongExpectedSequence,
+      return hold(make_error(Errc::WrongExpectedSequence,
                              "current partition sequence is " + cur_seq.to_string() +
                                  " but expected " + tx.expected_sequence().to_string() +
                                  " for partition " + std::to_string(pid)));
@@ -263,7 +275,7 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
         const StreamState* st = &cached->second;
         if (st->exists) {
           if (st->partition_key != e.partition_key) {
-            return fail(make_error(Errc::PartitionKeyMismatch,
+            return hold(make_error(Errc::PartitionKeyMismatch,
                                    "partition key must be the same for all events in a stream: "
                                    "expected " +
                                        st->partition_key.to_string() + ", got " +
@@ -274,7 +286,7 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
         tx_streams_.emplace_back(e.stream_id, i);
       }
       if (!cur.satisfies(e.expected_version)) {
-        return fail(make_error(Errc::WrongExpectedVersion,
+        return hold(make_error(Errc::WrongExpectedVersion,
                                "current stream version is " + cur.to_string() + " but expected " +
                                    e.expected_version.to_string() + " for partition key " +
                                    e.partition_key.to_string() + " and stream id " + e.stream_id));
@@ -343,8 +355,11 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
                                       versions[i], result.offsets[i]});
     }
     result.stream_versions = std::move(versions);
+    result.timestamps_ns.reserve(n);
+    for (const NewEvent& e : events) result.timestamps_ns.push_back(e.timestamp_ns);
     staged_events_ += n;
-    staged_.push_back(Staged{std::move(done), std::move(result)});
+    staged_.push_back(Staged{std::move(done), std::move(result), {}});
+    remember_staged_ids(tx);
     return;
   }
   fail(make_error(Errc::Io, "could not place the transaction in a new segment"));
@@ -360,6 +375,9 @@ std::vector<std::pair<PartitionId, uint64_t>> Bucket::commit_staged() {
                              " transactions rejected: " + s.error().to_string());
     std::vector<Staged> failed = std::move(staged_);
     staged_.clear();
+    staged_ids_.clear();
+    std::vector<Deferred> deferred = std::move(deferred_);
+    deferred_.clear();
     pending_.clear();
     staged_events_ = 0;
     reset_tentative_state();
@@ -370,6 +388,8 @@ std::vector<std::pair<PartitionId, uint64_t>> Bucket::commit_staged() {
       }
     }
     for (Staged& st : failed) st.done(std::unexpected(s.error()));
+    auto rechecked = recheck_deferred(std::move(deferred), s.error());
+    changed.insert(changed.end(), rechecked.begin(), rechecked.end());
     return changed;
   }
 
@@ -407,8 +427,13 @@ std::vector<std::pair<PartitionId, uint64_t>> Bucket::commit_staged() {
   staged_events_ = 0;
   std::vector<Staged> done = std::move(staged_);
   staged_.clear();
+  if (!staged_ids_.empty()) staged_ids_.clear();  // clear() walks every bucket: skip when empty
+  std::vector<Deferred> deferred = std::move(deferred_);
+  deferred_.clear();
   if (streams_.size() > kStreamCacheLimit) streams_.clear();
   for (Staged& st : done) st.done(std::move(st.result));
+  // What the deferred answers rested on is durable and visible now.
+  for (Deferred& d : deferred) d.done(std::move(d.outcome));
   return changed;
 }
 

@@ -18,11 +18,13 @@
 #include <vector>
 
 #include "engine/bucket/closed_segment.hpp"
+#include "engine/bucket/event_id_check.hpp"
 #include "engine/database.hpp"
 #include "engine/index/live_index.hpp"
 #include "engine/segment/segment_reader.hpp"
 #include "engine/segment/segment_writer.hpp"
 #include "engine/transaction.hpp"
+#include "engine/transaction_digest.hpp"
 
 namespace sierra {
 
@@ -127,6 +129,19 @@ class Bucket {
   struct Staged {
     Database::AppendCallback done;
     AppendResult result;
+    TransactionDigest digest;  // of its events, when some id was client-supplied
+  };
+  // An answer that rests on the staged batch (a rejection, a retry of a staged transaction):
+  // sent once the batch is durable; if the batch fails, the transaction is checked again.
+  struct Deferred {
+    PartitionId pid;
+    Transaction tx;
+    Database::AppendCallback done;
+    Result<AppendResult> outcome;
+  };
+  struct StagedId {
+    uint32_t staged;  // index in staged_
+    uint32_t event;   // index of the event in its transaction
   };
 
   Status recover();
@@ -140,6 +155,23 @@ class Bucket {
   void schedule_index_write(SegmentId seg_id, std::shared_ptr<const LiveIndexes> mem,
                             std::shared_ptr<SegmentReader> reader);
   void log(LogLevel level, const std::string& msg) const;
+  // Event-id uniqueness (event_id_check.cpp).
+  // Rewrites, in the background, the event index files written without a Bloom filter.
+  void upgrade_event_indexes();
+  Result<EventIdVerdict> check_event_ids(const Transaction& tx);
+  struct LocatedEvent {
+    std::shared_ptr<SegmentReader> reader;
+    SegmentId segment = 0;
+    uint64_t offset = 0;
+  };
+  Result<std::optional<LocatedEvent>> locate_durable_event(const Uuid& id);
+  void remember_staged_ids(const Transaction& tx);
+  // Sends `outcome` now if nothing is staged, else once the staged batch is durable.
+  void answer_when_durable(PartitionId pid, Transaction tx, Database::AppendCallback done,
+                           Result<AppendResult> outcome);
+  // After a failed batch: checks the deferred transactions again against the durable state.
+  std::vector<std::pair<PartitionId, uint64_t>> recheck_deferred(std::vector<Deferred> deferred,
+                                                                 const Error& why);
 
   Config cfg_;
 
@@ -160,6 +192,9 @@ class Bucket {
   StreamMap<StreamState> streams_;                      // tentative cache
   std::vector<PendingEvent> pending_;
   std::vector<Staged> staged_;
+  tsl::robin_map<Uuid, StagedId, UuidHash> staged_ids_;  // client-supplied ids of staged_
+  std::vector<Deferred> deferred_;
+  int recheck_depth_ = 0;
   size_t staged_events_ = 0;
   std::vector<std::pair<PartitionId, uint64_t>> carried_changes_;  // from mid-batch commits
   std::vector<uint8_t> encode_buf_;

@@ -27,6 +27,8 @@ class ClosedSegment {
   const std::shared_ptr<SegmentReader>& reader() const { return reader_; }
   bool in_memory() const { return mem_ != nullptr; }
   const std::shared_ptr<const LiveIndexes>& memory_indexes() const { return mem_; }
+  // Served from an event index file without Bloom filter (format 1).
+  bool event_index_lacks_bloom() const { return eidx_ && !eidx_->has_bloom(); }
 
   Result<std::optional<uint64_t>> find_event(const Uuid& id) const;
   std::optional<PartitionSummary> partition_summary(PartitionId pid) const;

@@ -19,7 +19,9 @@ namespace {
 
 // ---- common layout --------------------------------------------------------------------------
 
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 adds the event index's Bloom filter; version 1 files (no filter) are still read.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestFormatVersion = 1;
 constexpr size_t kHeaderSize = 64;
 constexpr size_t kHeaderCrcOffset = 60;  // header CRC covers header[0..60) ++ MPHF ++ Bloom
 constexpr size_t kTrailerSize = 8;       // [file crc u32][magic]
@@ -188,7 +190,7 @@ Result<Opened> open_checked(const std::filesystem::path& path, const std::array<
     return corrupt(path,
                    "bad magic '" + magic_str(h.magic) + "', expected '" + magic_str(magic) + "'");
   }
-  if (h.version != kFormatVersion) {
+  if (h.version < kOldestFormatVersion || h.version > kFormatVersion) {
     return corrupt(path, "unsupported format version " + std::to_string(h.version));
   }
   // Bound the lengths by the real size before allocating anything from them.
@@ -334,8 +336,11 @@ Status EventIndexFile::write(const std::filesystem::path& path, const LiveEventI
   }
   auto mphf = Mphf::build(keys);
   if (!mphf) return std::unexpected(mphf.error());
+  Bloom bloom = Bloom::with_capacity(keys.size());
+  for (std::string_view k : keys) bloom.add(k);
+  const std::vector<uint8_t> bloom_bytes = bloom.serialize();
 
-  FileImage img(kEventMagic, keys.size(), mphf->bytes(), {}, kEventRecordSize, 0);
+  FileImage img(kEventMagic, keys.size(), mphf->bytes(), bloom_bytes, kEventRecordSize, 0);
   std::vector<bool> used(keys.size(), false);
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto slot = mphf->slot(keys[i]);
@@ -352,22 +357,40 @@ Result<std::unique_ptr<EventIndexFile>> EventIndexFile::open(const std::filesyst
                                                              const std::shared_ptr<Env>& env) {
   auto o = open_checked(path, kEventMagic, kEventRecordSize, env);
   if (!o) return std::unexpected(o.error());
-  if (o->header.bloom_length != 0 ||
-      o->header.values_offset + kTrailerSize != o->header.file_length) {
+  const Header& h = o->header;
+  // Version 1 has no Bloom filter, version 2 must have one.
+  if ((h.version == 1) != (h.bloom_length == 0) ||
+      h.values_offset + kTrailerSize != h.file_length) {
     return corrupt(path, "unexpected Bloom filter or value section in an event index");
   }
-  auto mphf = Mphf::deserialize(o->mphf_and_bloom, o->header.key_count);
+  const std::span<const uint8_t> all(o->mphf_and_bloom);
+  auto mphf = Mphf::deserialize(all.first(h.mphf_length), h.key_count);
   if (!mphf) return corrupt(path, mphf.error().message);
+  std::optional<Bloom> bloom;
+  if (h.bloom_length != 0) {
+    auto b = Bloom::deserialize(all.subspan(h.mphf_length));
+    if (!b) return corrupt(path, b.error().message);
+    bloom = std::move(*b);
+  }
   // Private constructor: make_unique cannot reach it; ownership is taken immediately.
   std::unique_ptr<EventIndexFile> f(new EventIndexFile());
   f->file_ = std::move(o->file);
   f->count_ = o->header.key_count;
   f->records_offset_ = o->header.records_offset;
   f->mphf_ = std::make_unique<Mphf>(std::move(*mphf));
+  if (bloom) {
+    f->bloom_hashes_ = bloom->hash_count();
+    f->bloom_ = std::move(*bloom).take_bitmap();
+  }
   return f;
 }
 
+bool EventIndexFile::may_contain(const Uuid& event_id) const {
+  return !has_bloom() || Bloom::may_contain(bloom_, bloom_hashes_, uuid_key(event_id));
+}
+
 Result<std::optional<uint64_t>> EventIndexFile::get(const Uuid& event_id) const {
+  if (!may_contain(event_id)) return std::optional<uint64_t>{};
   const auto slot = mphf_->slot(uuid_key(event_id));
   if (!slot) return std::optional<uint64_t>{};
   std::array<uint8_t, kEventRecordSize> rec{};

@@ -1,8 +1,9 @@
 // Immutable index files of a closed segment (docs/FORMAT.md): index.eidx, partition.pidx,
 // stream.sidx. Each holds a minimal perfect hash function (CMPH, BDZ) over its keys, fixed-size
-// records addressed by the MPHF slot, and value lists; the stream index adds a Bloom filter.
+// records addressed by the MPHF slot, and value lists; the event and stream indexes add a Bloom
+// filter (the event index's since format version 2: version 1 files, without it, are still read).
 //
-// Memory: an open file keeps only its header, MPHF and (stream index) Bloom filter in memory;
+// Memory: an open file keeps only its header, MPHF and Bloom filter in memory;
 // records and lists are read with pread and verified with their own CRC-32C on every lookup.
 // Open verifies the header and the in-memory parts; `verify()` checks the whole-file checksum.
 // Files are written via write_file_atomically (temp file, fsync, rename, fsync dir).
@@ -33,7 +34,11 @@ class EventIndexFile {
       const std::filesystem::path& path, const std::shared_ptr<Env>& env = Env::real());
   ~EventIndexFile();
 
+  // Bloom filter first (definitely absent -> nullopt without I/O), then MPHF + record.
   Result<std::optional<uint64_t>> get(const Uuid& event_id) const;
+  // False only if the id is certainly absent (no I/O); always true for a file without filter.
+  bool may_contain(const Uuid& event_id) const;
+  bool has_bloom() const { return !bloom_.empty(); }
   uint64_t key_count() const { return count_; }
   Status verify() const;  // whole-file checksum
   // Every (event id, offset) pair; for `sierradb check` and tests.
@@ -45,6 +50,8 @@ class EventIndexFile {
   uint64_t count_ = 0;
   uint64_t records_offset_ = 0;
   std::unique_ptr<Mphf> mphf_;
+  std::vector<uint8_t> bloom_;  // empty: format version 1, no filter
+  uint32_t bloom_hashes_ = 0;
 };
 
 // Summary of one partition in one segment (kept in memory for every closed segment: it is

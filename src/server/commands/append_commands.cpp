@@ -143,6 +143,8 @@ void reply_append_error(const ReplyPtr& reply, const Error& e) {
       return reply_error(reply, "WRONGVER", e.message);
     case Errc::WrongExpectedSequence:
       return reply_error(reply, "WRONGSEQ", e.message);
+    case Errc::DuplicateEventId:
+      return reply_error(reply, "DUPLICATE", e.message);
     case Errc::InvalidLength:
     case Errc::ContainsNullByte:
     case Errc::InvalidEventId:
@@ -237,6 +239,7 @@ void cmd_eappend(CommandContext& c) {
 
   std::vector<NewEvent> events;
   events.push_back(make_new_event(ev, key, event_id, timestamp_ns));
+  events.back().fresh_id = !ev.event_id;  // only client-supplied ids are checked for reuse
   auto tx = Transaction::make(std::move(events));
   if (!tx) return reply_append_error(reply, tx.error());
 
@@ -262,7 +265,9 @@ void cmd_eappend(CommandContext& c) {
                       ? 0
                       : static_cast<int64_t>(result->stream_versions.front()));
         w.simple("timestamp");
-        w.integer(timestamp_ms(timestamp_ns));
+        // A retry reports the original append's timestamp.
+        w.integer(timestamp_ms(result->timestamps_ns.empty() ? timestamp_ns
+                                                             : result->timestamps_ns.front()));
         reply->finish();
       });
 }
@@ -324,6 +329,7 @@ void cmd_emappend(CommandContext& c) {
     const Uuid event_id = ev.event_id ? *ev.event_id : new_event_id(hash);
     const uint64_t ts = ev.timestamp_ns ? *ev.timestamp_ns : *shared_now;
     events.push_back(make_new_event(ev, *key, event_id, ts));
+    events.back().fresh_id = !ev.event_id;
     reply_events.push_back(ReplyEvent{event_id, std::string(ev.stream_id), ts});
   }
   auto tx = Transaction::make(std::move(events));
@@ -363,7 +369,8 @@ void cmd_emappend(CommandContext& c) {
                         ? static_cast<int64_t>(result->stream_versions[i])
                         : 0);
           w.simple("timestamp");
-          w.integer(timestamp_ms(e.timestamp_ns));
+          w.integer(timestamp_ms(i < result->timestamps_ns.size() ? result->timestamps_ns[i]
+                                                                  : e.timestamp_ns));
           w.simple("partition_sequence");
           w.integer(static_cast<int64_t>(result->first_partition_sequence + i));
           w.simple("partition_id");
