@@ -641,9 +641,9 @@ Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionI
   using Out = std::optional<StreamVersionInfo>;
   Bucket* b = impl_->bucket_for(pid);
   if (!b) return Out{};
-  std::shared_ptr<const ClosedList> closed;
+  std::shared_ptr<const ClosedList> closed_segments;
   Out live_hit = b->with_live([&](const Bucket::View& v, const LiveIndexes& live) -> Out {
-    closed = v.closed;
+    closed_segments = v.closed;
     if (const StreamEntry* e = live.streams.get(pid, sid)) {
       return StreamVersionInfo{e->partition_key, e->version_max};
     }
