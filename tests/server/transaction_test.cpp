@@ -177,10 +177,13 @@ TEST_F(TransactionTest, AnAppendWithBadArgumentsAtExecWritesNone) {
   call(c, {"EAPPEND", "good", "A", "PARTITION_KEY", k});
   // Arity is fine, the grammar is not: found at EXEC.
   call(c, {"EAPPEND", "bad", "A", "PARTITION_KEY", k, "EXPECTED_VERSION", "nope"});
+  call(c, {"EAPPEND", "bad2", "A", "PARTITION_KEY", k, "TIMESTAMP", "x"});
   const RespValue r = call(c, {"EXEC"});
-  ASSERT_EQ(r.children.size(), 2u);
+  ASSERT_EQ(r.children.size(), 3u);
   expect_error(r.children[0], "EXECABORT not written: command 2");
   expect_error(r.children[1], "INVALIDARG");
+  expect_error(r.children[2], "INVALIDARG");  // its own error, once
+  expect_simple(call(c, {"PING"}), "PONG");   // the replies are in step
   EXPECT_EQ(next_sequence(c, 25), 0);
 }
 
@@ -258,23 +261,27 @@ TEST_F(TransactionTest, PipelinedTransactionKeepsOrder) {
        std::vector<std::vector<std::string>>{{"MULTI"},
                                              {"EAPPEND", "pipe", "A"},
                                              {"EAPPEND", "pipe", "B"},
+                                             {"ESCAN", "pipe", "-", "+"},  // on the read pool
                                              {"EXEC"},
                                              {"ESVER", "pipe"}}) {
     bytes += test_support::encode_command(cmd);
   }
   ASSERT_TRUE(c.send(bytes));
   std::vector<RespValue> got;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 6; ++i) {
     auto v = c.read_reply();
-    ASSERT_TRUE(v) << c.failure();
+    ASSERT_TRUE(v) << c.failure() << " reply " << i;
     got.push_back(*v);
   }
   expect_simple(got[0], "OK");
   expect_simple(got[1], "QUEUED");
-  ASSERT_EQ(got[3].type, RespType::Array);
-  ASSERT_EQ(got[3].children.size(), 2u);
-  EXPECT_EQ(field_int(got[3].children[1], "stream_version"), 1);
-  EXPECT_EQ(got[4].integer, 1);  // the command after EXEC sees both appends
+  ASSERT_EQ(got[4].type, RespType::Array);
+  ASSERT_EQ(got[4].children.size(), 3u);
+  EXPECT_EQ(field_int(got[4].children[1], "stream_version"), 1);
+  const RespValue* events = got[4].children[2].find("events");
+  ASSERT_NE(events, nullptr);
+  EXPECT_EQ(events->children.size(), 2u);  // the scan after the appends sees both
+  EXPECT_EQ(got[5].integer, 1);            // the command after EXEC sees both appends
 }
 
 TEST_F(TransactionTest, WatchFailsExecWhenTheStreamChanged) {

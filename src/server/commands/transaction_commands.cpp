@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -62,6 +63,29 @@ std::optional<WatchedStream> current_version(ServerContext& ctx, std::string_vie
   if (*v) w.version = (*v)->version;
   return w;
 }
+
+class ExecRun;
+
+// The client as EXEC's steps see it: the connection's, except that a read the connection skips
+// because it closed meanwhile (ClientLink::track_read) abandons the EXEC, which would otherwise
+// wait for that step forever and keep the connection alive.
+class StepClient final : public ClientLink {
+ public:
+  StepClient(std::shared_ptr<ClientLink> real, std::weak_ptr<ExecRun> run, ReplyPtr step)
+      : real_(std::move(real)), run_(std::move(run)), step_(std::move(step)) {}
+  uint64_t client_id() const override { return real_->client_id(); }
+  void push(std::string bytes) override { real_->push(std::move(bytes)); }
+  void on_close(std::function<void()> cb) override { real_->on_close(std::move(cb)); }
+  bool closed() const override { return real_->closed(); }
+  std::size_t pending_bytes() const override { return real_->pending_bytes(); }
+  std::function<void()> track_read(std::function<void()> job) override;
+  std::shared_ptr<ClientLink> share() override { return real_->share(); }
+
+ private:
+  std::shared_ptr<ClientLink> real_;
+  std::weak_ptr<ExecRun> run_;
+  ReplyPtr step_;
+};
 
 // One EXEC in progress: runs the queued commands in order, each into its own reply, then writes
 // the array of those replies into EXEC's reply. Steps run on the connection's strand, or on the
@@ -142,7 +166,10 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
       const std::string why =
           "not written: command " + std::to_string(*failed + 1) + " of the transaction failed";
       for (std::size_t i = 0; i < queued_.size(); ++i) {
-        if (queued_[i].spec->appends() && i != *failed) subs_[i]->writer().error("EXECABORT", why);
+        // The appends that failed to prepare already hold their own error.
+        if (queued_[i].spec->appends() && subs_[i]->bytes().empty()) {
+          subs_[i]->writer().error("EXECABORT", why);
+        }
       }
       prepared_.clear();
       append_failed_ = true;
@@ -154,7 +181,10 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
   // Keeps itself alive until EXEC's reply is written (the steps' replies only hold it weakly:
   // they belong to it).
   void start() {
-    keep_ = shared_from_this();
+    {
+      std::lock_guard lock(keep_mu_);
+      keep_ = shared_from_this();
+    }
     advance();
   }
 
@@ -186,7 +216,9 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
         run->advance();
       });
       const std::vector<std::string_view> args = views(q);
-      CommandContext c{server_, session_, args, subs_[i], client_.get()};
+      std::optional<StepClient> step_client;
+      if (client_) step_client.emplace(client_, weak_from_this(), subs_[i]);
+      CommandContext c{server_, session_, args, subs_[i], step_client ? &*step_client : nullptr};
       run_command(*q.spec, c);
       if (running_.exchange(false, std::memory_order_acq_rel)) return;  // finishes later
       ++next_;
@@ -256,14 +288,24 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
       for (const ReplyPtr& s : subs_) w.raw(s->bytes());
     }
     reply_->finish();
-    keep_.reset();  // advance() still holds it
+    abandon();  // advance() still holds it
   }
 
+ public:
+  // Drops the self-reference (EXEC finished, or its connection closed).
+  void abandon() {
+    std::shared_ptr<ExecRun> last;
+    std::lock_guard lock(keep_mu_);
+    last.swap(keep_);
+  }
+
+ private:
   ServerContext& server_;
   Session& session_;
   ReplyPtr reply_;
   std::shared_ptr<ClientLink> client_;
-  std::shared_ptr<ExecRun> keep_;
+  std::mutex keep_mu_;
+  std::shared_ptr<ExecRun> keep_;  // guarded by keep_mu_
   std::vector<QueuedCommand> queued_;
   std::vector<ReplyPtr> subs_;
   std::vector<PreparedAppend> prepared_;
@@ -276,6 +318,15 @@ class ExecRun : public std::enable_shared_from_this<ExecRun> {
   bool watch_checked_ = false;
   bool aborted_ = false;
 };
+
+std::function<void()> StepClient::track_read(std::function<void()> job) {
+  return [inner = real_->track_read(std::move(job)), real = real_, run = run_, step = step_] {
+    inner();
+    if (!step->done() && real->closed()) {
+      if (auto r = run.lock()) r->abandon();
+    }
+  };
+}
 
 void reset(MultiState& m) {
   m = MultiState{};
