@@ -84,6 +84,10 @@ struct Config {
     std::optional<std::vector<uint16_t>> ids;  // as configured (cluster only)
   } partition;
 
+  struct Protocol {
+    uint8_t default_version = 3;  // protocol.default: RESP version before any HELLO
+  } protocol;
+
   struct Replication {
     uint8_t factor = 1;
     uint64_t buffer_size = 1000;

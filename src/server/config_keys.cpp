@@ -243,6 +243,11 @@ const KeySpec kKeys[] = {
      .range = {64 * kKiB, std::nullopt},
      .doc = "Per connection, unsent reply bytes past which the server stops reading that client's "
             "requests until it reads its replies (backpressure; the client is not dropped)"},
+    {.key = "protocol.default",
+     .field = member<&C::protocol, &C::Protocol::default_version>(),
+     .range = {2, 3},
+     .doc = "RESP version of a connection until it sends HELLO (3 as the Rust client and "
+            "`redis-cli -3` expect; 2 for RESP2-only libraries that never send HELLO)"},
     {.key = "log.level",
      .field = member<&C::log, &C::Log::level>(),
      .flag = "-l,--log-level,--log",

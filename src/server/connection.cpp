@@ -7,6 +7,8 @@
 #include <exception>
 #include <utility>
 
+#include "server/commands/transaction_commands.hpp"
+
 namespace sierra::server {
 
 namespace {
@@ -52,9 +54,49 @@ Connection::Connection(ClientStream stream, ServerContext& ctx, uint64_t id)
                         ? "[" + peer.address().to_string() + "]:" + std::to_string(peer.port())
                         : peer.address().to_string() + ":" + std::to_string(peer.port());
   }
+  session_.protocol = ctx.config.protocol.default_version;  // until HELLO
+}
+
+void Connection::register_client() {
+  ClientInfo info;
+  info.id = id_;
+  info.resp = session_.protocol;
+  asio::error_code ec;
+  const auto endpoint_text = [](const asio::ip::tcp::endpoint& e) {
+    const auto a = e.address();
+    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+  };
+  if (auto remote = stream_.socket().remote_endpoint(ec); !ec) info.addr = endpoint_text(remote);
+  if (auto local = stream_.socket().local_endpoint(ec); !ec) info.laddr = endpoint_text(local);
+  std::weak_ptr<Connection> weak = shared_from_this();
+  ctx_.clients.add(std::move(info), [weak](bool graceful) {
+    if (auto self = weak.lock()) {
+      if (graceful) {
+        self->shutdown();
+      } else {
+        self->force_close();
+      }
+    }
+  });
+}
+
+void Connection::update_client(std::string_view command) {
+  std::string cmd(command.substr(0, 32));
+  for (char& ch : cmd) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  ctx_.clients.update(id_, [this, &cmd](ClientInfo& info) {
+    info.name = session_.name;
+    info.lib_name = session_.lib_name;
+    info.lib_ver = session_.lib_ver;
+    info.resp = session_.protocol;
+    info.multi = session_.multi.active ? static_cast<int>(session_.multi.queued.size()) : -1;
+    info.cmd = std::move(cmd);
+  });
 }
 
 Connection::~Connection() {
+  ctx_.clients.remove(id_);
   // Normally close() ran; if the connection is destroyed with its executor (server teardown),
   // still tell the subscribers.
   std::vector<std::function<void()>> callbacks;
@@ -124,6 +166,7 @@ bool Connection::reads_blocked() const {
 }
 
 void Connection::start() {
+  register_client();
   asio::dispatch(strand_, [self = shared_from_this()] { self->flush(); });
 }
 
@@ -304,10 +347,15 @@ void Connection::dispatch(std::span<const std::string_view> args, const CommandS
     return;
   }
   if (spec == nullptr) {
+    if (session_.multi.active) session_.multi.failed = true;  // EXEC answers EXECABORT
     reply_error(reply, "INVALIDARG", "unknown command '" + upper_name(args[0]) + "'");
     return;
   }
   CommandContext c{ctx_, session_, args, std::move(reply), this};
+  if (queue_in_multi(c, spec)) {  // between MULTI and EXEC: +QUEUED
+    update_client(args[0]);
+    return;
+  }
   try {
     run_command(*spec, c);
   } catch (const std::exception& e) {
@@ -320,7 +368,8 @@ void Connection::dispatch(std::span<const std::string_view> args, const CommandS
     closing_ = true;
     close();
   }
-  if (session_.close_after_reply) closing_ = true;  // QUIT
+  if (session_.close_after_reply) closing_ = true;     // QUIT
+  if (spec->has(kConnection)) update_client(args[0]);  // CLIENT LIST's view of the session
 }
 
 void Connection::enqueue_error(std::string_view message) {
@@ -446,6 +495,7 @@ void Connection::on_write(const asio::error_code& ec, std::size_t n) {
 void Connection::close() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
   closing_ = true;
+  ctx_.clients.remove(id_);
   stream_.close();
   replies_.clear();
   staged_.clear();

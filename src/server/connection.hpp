@@ -91,6 +91,9 @@ class Connection final : public ClientLink, public std::enable_shared_from_this<
     std::string after;  // pushes to write right after this reply
   };
 
+  // CLIENT LIST / KILL: registers the connection, updates its description from the session.
+  void register_client();
+  void update_client(std::string_view command);
   void do_read();
   void on_read(const asio::error_code& ec, std::size_t n);
   // Parses and dispatches every complete command buffered (until backpressure or closing).

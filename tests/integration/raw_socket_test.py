@@ -368,7 +368,7 @@ class RawSocketTest(unittest.TestCase):
             wire = bytes(c.buf)
         finally:
             c.close()
-        self.assertTrue(wire.startswith(b"%9\r\n$6\r\nserver\r\n$8\r\nsierradb\r\n$7\r\nversion\r\n$"),
+        self.assertTrue(wire.startswith(b"%10\r\n$6\r\nserver\r\n$8\r\nsierradb\r\n$7\r\nversion\r\n$"),
                         wire[:80])
         self.assertIn(b"$14\r\nnum_partitions\r\n:32\r\n$5\r\nproto\r\n:3\r\n", wire)
         self.assertEqual(list(hello)[:5],
@@ -424,11 +424,11 @@ class RawSocketTest(unittest.TestCase):
             c.send(command("HELLO", "2"))
             hello = c.reply()
             self.assertIsInstance(hello, list)  # a flattened map
-            self.assertTrue(bytes(c.buf).startswith(b"*18\r\n$6\r\nserver\r\n"), bytes(c.buf[:40]))
+            self.assertTrue(bytes(c.buf).startswith(b"*20\r\n$6\r\nserver\r\n"), bytes(c.buf[:40]))
             self.assertEqual(c.raw(command("ESVER", "never-written"), 5), b"$-1\r\n")
             empty = b"*4\r\n+has_more\r\n:0\r\n+events\r\n*0\r\n"
             self.assertEqual(c.raw(command("ESCAN", "never-written", "-", "+"), empty), empty)
-            self.assertEqual(c.raw(command("HELLO", "3"), 4), b"%9\r\n")  # and back to RESP3
+            self.assertEqual(c.raw(command("HELLO", "3"), 5), b"%10\r\n")  # and back to RESP3
         finally:
             c.close()
 

@@ -438,19 +438,20 @@ expect "ECHO" cli ECHO "hello world" <<'EOF'
 EOF
 expect_match "ECHO without argument" '\(error\) INVALIDARG .*' "$(cli ECHO)"
 expect "HELLO 3" cli HELLO 3 <<'EOF'
-1# "server" => "sierradb"
-2# "version" => "0.1.0"
-3# "peer_id" => <peer-id>
-4# "num_partitions" => (integer) 32
-5# "proto" => (integer) 3
-6# "id" => (integer) <id>
-7# "mode" => "standalone"
-8# "role" => "master"
-9# "modules" => (empty array)
+ 1# "server" => "sierradb"
+ 2# "version" => "7.2.0"
+ 3# "peer_id" => <peer-id>
+ 4# "num_partitions" => (integer) 32
+ 5# "proto" => (integer) 3
+ 6# "id" => (integer) <id>
+ 7# "mode" => "standalone"
+ 8# "role" => "master"
+ 9# "modules" => (empty array)
+10# "sierradb_version" => "0.1.0"
 EOF
-expect_eq "HELLO with AUTH and SETNAME" '5# "proto" => (integer) 3' \
+expect_eq "HELLO with AUTH and SETNAME" ' 5# "proto" => (integer) 3' \
   "$(cli HELLO 3 AUTH user pass SETNAME myclient | grep proto)"
-expect_eq "bare HELLO" '1# "server" => "sierradb"' "$(cli HELLO | head -n 1)"
+expect_eq "bare HELLO" ' 1# "server" => "sierradb"' "$(cli HELLO | head -n 1)"
 expect_match "HELLO 4" '\(error\) NOPROTO .*' "$(cli HELLO 4)"
 expect_match "HELLO bogus" '\(error\) NOPROTO .*' "$(cli HELLO x)"
 peer=$(cli HELLO 3 | field peer_id)
@@ -489,10 +490,10 @@ OK
 EOF
 expect_match "SELECT 1" '\(error\) .*' "$(cli SELECT 1)"
 # COMMAND answers from the command table (these replaced the old "(empty array)" placeholder).
-expect_match "COMMAND lists every command's info" ' ?1\)  1\) "ping".*24\)  1\) "unsubscribe".*' \
+expect_match "COMMAND lists every command's info" ' ?1\)  1\) "ping".*31\)  1\) "unsubscribe".*' \
   "$(cli COMMAND)"
 expect "COMMAND COUNT" cli COMMAND COUNT <<'EOF'
-(integer) 24
+(integer) 31
 EOF
 expect "COMMAND INFO" cli COMMAND INFO eget nosuch <<'EOF'
 1)  1) "eget"
@@ -532,7 +533,7 @@ expect "COMMAND DOCS" cli COMMAND DOCS eack <<'EOF'
       2) 1# "name" => "cursor"
          2# "type" => "integer"
 EOF
-expect_match "COMMAND DOCS of every command" ' ?1# "ping" => .*24# "unsubscribe" => .*' "$(cli COMMAND DOCS)"
+expect_match "COMMAND DOCS of every command" ' ?1# "ping" => .*31# "unsubscribe" => .*' "$(cli COMMAND DOCS)"
 expect "unknown command" cli FOO bar <<'EOF'
 (error) INVALIDARG unknown command 'FOO'
 EOF
@@ -560,7 +561,7 @@ expect "HELLO 2 session" session -- 'HELLO 2' 'ESCAN user-123 0 0' 'ESVER nope' 
  1) "server"
  2) "sierradb"
  3) "version"
- 4) "0.1.0"
+ 4) "7.2.0"
  5) "peer_id"
  6) <peer-id>
  7) "num_partitions"
@@ -575,6 +576,8 @@ expect "HELLO 2 session" session -- 'HELLO 2' 'ESCAN user-123 0 0' 'ESVER nope' 
 16) "master"
 17) "modules"
 18) (empty array)
+19) "sierradb_version"
+20) "0.1.0"
 1) has_more
 2) (integer) 1
 3) events
@@ -621,5 +624,60 @@ $(cli HELLO 2 | norm)
 11) timestamp
 12) (integer) <now>
 EOF
+
+# ------------------------------------------------------------------------- MULTI / EXEC
+# The appends queued to one partition key run as one transaction; reads run in order.
+out=$(session -3 -- MULTI "EAPPEND tx-cli-a A PARTITION_KEY $PK EXPECTED_VERSION empty" \
+  "EAPPEND tx-cli-b B PARTITION_KEY $PK EXPECTED_VERSION empty" "ESVER tx-cli-b PARTITION_KEY $PK" EXEC)
+expect_out "MULTI/EXEC with two appends and a read" "$out" <<'EOF'
+OK
+QUEUED
+QUEUED
+QUEUED
+1) 1# event_id => <event-id>
+   2# partition_key => 550e8400-e29b-41d4-a716-446655440000
+   3# partition_id => (integer) 25
+   4# partition_sequence => (integer) 4
+   5# stream_version => (integer) 0
+   6# timestamp => (integer) <now>
+2) 1# event_id => <event-id>
+   2# partition_key => 550e8400-e29b-41d4-a716-446655440000
+   3# partition_id => (integer) 25
+   4# partition_sequence => (integer) 5
+   5# stream_version => (integer) 0
+   6# timestamp => (integer) <now>
+3) (integer) 0
+EOF
+expect "MULTI/EXEC across partitions is CROSSSLOT" session -3 -- MULTI \
+  'EAPPEND user-123 A EXPECTED_VERSION any' 'EAPPEND my-stream A EXPECTED_VERSION any' EXEC <<'EOF'
+OK
+QUEUED
+QUEUED
+(error) CROSSSLOT Keys in request don't hash to the same partition: the appends of a transaction must all go to one partition (one partition key)
+EOF
+expect "EXECABORT after a queueing error, DISCARD, EXEC without MULTI" session -3 -- MULTI \
+  'NOSUCH' 'EAPPEND tx-cli-c A EXPECTED_VERSION empty' EXEC MULTI DISCARD EXEC 'ESVER tx-cli-c' <<'EOF'
+OK
+(error) INVALIDARG unknown command 'NOSUCH'
+QUEUED
+(error) EXECABORT Transaction discarded because of previous errors.
+OK
+OK
+(error) ERR EXEC without MULTI
+(nil)
+EOF
+
+# ------------------------------------------------------------------------- CONFIG GET
+expect "CONFIG GET without HELLO is a flat array" cli2 CONFIG GET partition.count bucket.count <<'EOF'
+1) "partition.count"
+2) "32"
+3) "bucket.count"
+4) "4"
+EOF
+expect "CONFIG GET after HELLO 3 is a map" cli CONFIG GET 'partition.c*' <<'EOF'
+1# "partition.count" => "32"
+EOF
+expect_match "CONFIG SET is refused" '\(error\) ERR CONFIG SET is not supported.*' \
+  "$(cli CONFIG SET partition.count 8)"
 
 finish

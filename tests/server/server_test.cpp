@@ -117,16 +117,18 @@ TEST_F(ServerTest, Hello3MapInOrderWithBlobKeys) {
   auto v = c.call({"HELLO", "3"});
   ASSERT_TRUE(v);
   ASSERT_EQ(v->type, RespType::Map);
-  ASSERT_EQ(v->children.size(), 18u);
+  ASSERT_EQ(v->children.size(), 20u);
   const char* keys[] = {"server", "version", "peer_id", "num_partitions", "proto",
-                        "id",     "mode",    "role",    "modules"};
-  for (std::size_t i = 0; i < 9; ++i) {
+                        "id",     "mode",    "role",    "modules",        "sierradb_version"};
+  for (std::size_t i = 0; i < 10; ++i) {
     EXPECT_EQ(v->children[2 * i].type, RespType::BlobString);
     EXPECT_EQ(v->children[2 * i].str, keys[i]);
   }
   EXPECT_EQ(v->children[1].type, RespType::BlobString);
   EXPECT_EQ(v->children[1].str, "sierradb");
-  EXPECT_EQ(v->children[3].str, SIERRA_VERSION);
+  // `version` is the Redis version clients gate features on; SierraDB's is sierradb_version.
+  EXPECT_EQ(v->children[3].str, "7.2.0");
+  EXPECT_EQ(v->children[19].str, SIERRA_VERSION);
   EXPECT_EQ(v->children[5].str, server_->context().peer_id);
   EXPECT_EQ(v->children[7].type, RespType::Integer);
   EXPECT_EQ(v->children[7].integer, 32);
@@ -164,7 +166,7 @@ TEST_F(ServerTest, Hello2SwitchesToResp2) {
   v = c.call({"HELLO", "2"});
   ASSERT_TRUE(v);
   ASSERT_EQ(v->type, RespType::Array);  // the HELLO reply itself is RESP2
-  ASSERT_EQ(v->children.size(), 18u);
+  ASSERT_EQ(v->children.size(), 20u);
   EXPECT_EQ(v->children[8].str, "proto");
   EXPECT_EQ(v->children[9].integer, 2);
 

@@ -137,31 +137,6 @@ std::optional<uint64_t> now_ns() {
   return static_cast<uint64_t>(ns);
 }
 
-void reply_append_error(const ReplyPtr& reply, const Error& e) {
-  switch (e.code) {
-    case Errc::WrongExpectedVersion:
-      return reply_error(reply, "WRONGVER", e.message);
-    case Errc::WrongExpectedSequence:
-      return reply_error(reply, "WRONGSEQ", e.message);
-    case Errc::DuplicateEventId:
-      return reply_error(reply, "DUPLICATE", e.message);
-    case Errc::InvalidLength:
-    case Errc::ContainsNullByte:
-    case Errc::InvalidEventId:
-    case Errc::InvalidArgument:
-    case Errc::EmptyTransaction:
-      return reply_error(reply, "INVALIDARG", e.message);
-    case Errc::ShuttingDown:
-      return reply_error(reply, "ACTORDOWN", "actor not running");
-    case Errc::BucketNotOwned:
-      return reply_error(reply, "CLUSTERDOWN", "partition unavailable");
-    case Errc::BadSystemTime:
-      return reply_error(reply, "CLOCKERR", e.message);
-    default:
-      return reply_error(reply, "DBOPFAILED", "database operation failed: " + e.message);
-  }
-}
-
 NewEvent make_new_event(const EventArgs& ev, const Uuid& key, const Uuid& event_id,
                         uint64_t timestamp_ns) {
   NewEvent ne;
@@ -176,53 +151,50 @@ NewEvent make_new_event(const EventArgs& ev, const Uuid& key, const Uuid& event_
   return ne;
 }
 
-}  // namespace
+using Failure = std::unexpected<AppendFailure>;
 
-void cmd_eappend(CommandContext& c) {
-  ServerContext& ctx = c.server;
-  const Args args = c.args;
-  const ReplyPtr& reply = c.reply;
+Failure invalid(std::string message) {
+  return Failure(AppendFailure{"INVALIDARG", std::move(message)});
+}
+
+std::expected<PreparedAppend, AppendFailure> prepare_eappend(const ServerContext& ctx, Args args) {
   ArgCursor cur(args.subspan(1));
   EventArgs ev;
-  if (auto s = parse_event_head(cur, ev); !s) {
-    return reply_error(reply, "INVALIDARG", s.error().message);
-  }
+  if (auto s = parse_event_head(cur, ev); !s) return invalid(s.error().message);
   SeenOptions seen;
   std::optional<Uuid> partition_key;
   while (!cur.at_end()) {
     const std::string_view token = cur.peek();
     if (is_event_option(token)) {
-      if (auto s = parse_event_option(cur, ev, seen); !s) {
-        return reply_error(reply, "INVALIDARG", s.error().message);
-      }
+      if (auto s = parse_event_option(cur, ev, seen); !s) return invalid(s.error().message);
     } else if (keyword_is(token, "PARTITION_KEY")) {
       (void)cur.next("option");
       if (auto s = mark_once(seen.partition_key, "partition key"); !s) {
-        return reply_error(reply, "INVALIDARG", s.error().message);
+        return invalid(s.error().message);
       }
       auto v = cur.next("partition key");
-      if (!v) return reply_error(reply, "INVALIDARG", v.error().message);
+      if (!v) return invalid(v.error().message);
       auto key = parse_uuid(*v, "partition key");
-      if (!key) return reply_error(reply, "INVALIDARG", key.error().message);
+      if (!key) return invalid(key.error().message);
       partition_key = *key;
     } else {
-      return reply_error(reply, "INVALIDARG",
-                         unexpected_argument(token,
-                                             "EVENT_ID, PARTITION_KEY, EXPECTED_VERSION, "
-                                             "TIMESTAMP, PAYLOAD or METADATA")
-                             .error()
-                             .message);
+      return invalid(unexpected_argument(token,
+                                         "EVENT_ID, PARTITION_KEY, EXPECTED_VERSION, "
+                                         "TIMESTAMP, PAYLOAD or METADATA")
+                         .error()
+                         .message);
     }
   }
-  if (auto msg = strict_violation(ctx, ev)) return reply_error(reply, "INVALIDARG", *msg);
+  if (auto msg = strict_violation(ctx, ev)) return invalid(*msg);
 
-  const Uuid key = partition_key ? *partition_key : partition_key_for_stream(ev.stream_id);
-  const PartitionHash hash = partition_hash(key);
-  const PartitionId pid = partition_id_for_hash(hash, ctx.db->partition_count());
+  PreparedAppend p;
+  p.key = partition_key ? *partition_key : partition_key_for_stream(ev.stream_id);
+  const PartitionHash hash = partition_hash(p.key);
+  p.pid = partition_id_for_hash(hash, ctx.db->partition_count());
   Uuid event_id;
   if (ev.event_id) {
     if (!validate_event_id(*ev.event_id, hash)) {
-      return reply_error(reply, "INVALIDARG", "the event id must embed the partition hash");
+      return invalid("the event id must embed the partition hash");
     }
     event_id = *ev.event_id;
   } else {
@@ -233,151 +205,194 @@ void cmd_eappend(CommandContext& c) {
     timestamp_ns = *ev.timestamp_ns;
   } else {
     auto now = now_ns();
-    if (!now) return reply_error(reply, "CLOCKERR", "system time is before the unix epoch");
+    if (!now) return Failure(AppendFailure{"CLOCKERR", "system time is before the unix epoch"});
     timestamp_ns = *now;
   }
-
-  std::vector<NewEvent> events;
-  events.push_back(make_new_event(ev, key, event_id, timestamp_ns));
-  events.back().fresh_id = !ev.event_id;  // only client-supplied ids are checked for reuse
-  auto tx = Transaction::make(std::move(events));
-  if (!tx) return reply_append_error(reply, tx.error());
-
-  ServerStats* stats = &ctx.stats;
-  ctx.db->append_events_async(
-      pid, std::move(*tx),
-      [reply, stats, event_id, key, pid, timestamp_ns](Result<AppendResult> result) {
-        if (!result) return reply_append_error(reply, result.error());
-        stats->events_appended.fetch_add(1, std::memory_order_relaxed);
-        auto w = reply->writer();
-        w.reserve(kAppendReplyBytes);
-        w.map(6);
-        w.raw("+event_id\r\n");
-        write_uuid(w, event_id);
-        w.raw("+partition_key\r\n");
-        write_uuid(w, key);
-        w.simple("partition_id");
-        w.integer(pid);
-        w.simple("partition_sequence");
-        w.integer(static_cast<int64_t>(result->first_partition_sequence));
-        w.simple("stream_version");
-        w.integer(result->stream_versions.empty()
-                      ? 0
-                      : static_cast<int64_t>(result->stream_versions.front()));
-        w.simple("timestamp");
-        // A retry reports the original append's timestamp.
-        w.integer(timestamp_ms(result->timestamps_ns.empty() ? timestamp_ns
-                                                             : result->timestamps_ns.front()));
-        reply->finish();
-      });
+  p.events.push_back(make_new_event(ev, p.key, event_id, timestamp_ns));
+  p.events.back().fresh_id = !ev.event_id;  // only client-supplied ids are checked for reuse
+  p.reply_events.push_back(
+      PreparedAppend::ReplyEvent{event_id, std::string(ev.stream_id), timestamp_ns});
+  return p;
 }
 
-void cmd_emappend(CommandContext& c) {
-  ServerContext& ctx = c.server;
-  const Args args = c.args;
-  const ReplyPtr& reply = c.reply;
+std::expected<PreparedAppend, AppendFailure> prepare_emappend(const ServerContext& ctx, Args args) {
   ArgCursor cur(args.subspan(1));
   auto key_token = cur.next("partition key");
-  if (!key_token) return reply_error(reply, "INVALIDARG", key_token.error().message);
+  if (!key_token) return invalid(key_token.error().message);
   auto key = parse_uuid(*key_token, "partition key");
-  if (!key) return reply_error(reply, "INVALIDARG", key.error().message);
+  if (!key) return invalid(key.error().message);
 
   std::vector<EventArgs> parsed;
   do {
     EventArgs ev;
-    if (auto s = parse_event_head(cur, ev); !s) {
-      return reply_error(reply, "INVALIDARG", s.error().message);
-    }
+    if (auto s = parse_event_head(cur, ev); !s) return invalid(s.error().message);
     SeenOptions seen;
     while (!cur.at_end() && is_event_option(cur.peek())) {
-      if (auto s = parse_event_option(cur, ev, seen); !s) {
-        return reply_error(reply, "INVALIDARG", s.error().message);
-      }
+      if (auto s = parse_event_option(cur, ev, seen); !s) return invalid(s.error().message);
     }
     parsed.push_back(ev);
   } while (!cur.at_end());
 
   for (const EventArgs& ev : parsed) {
-    if (auto msg = strict_violation(ctx, ev)) return reply_error(reply, "INVALIDARG", *msg);
+    if (auto msg = strict_violation(ctx, ev)) return invalid(*msg);
   }
 
   const PartitionHash hash = partition_hash(*key);
-  const PartitionId pid = partition_id_for_hash(hash, ctx.db->partition_count());
   std::optional<uint64_t> shared_now;
   for (const EventArgs& ev : parsed) {
     if (ev.event_id && !validate_event_id(*ev.event_id, hash)) {
-      return reply_error(reply, "INVALIDARG", "the event id must embed the partition hash");
+      return invalid("the event id must embed the partition hash");
     }
     if (!ev.timestamp_ns && !shared_now) {
       shared_now = now_ns();
-      if (!shared_now)
-        return reply_error(reply, "CLOCKERR", "system time is before the unix epoch");
+      if (!shared_now) {
+        return Failure(AppendFailure{"CLOCKERR", "system time is before the unix epoch"});
+      }
     }
   }
 
-  // What the reply needs once the engine has taken the transaction.
-  struct ReplyEvent {
-    Uuid event_id;
-    std::string stream_id;
-    uint64_t timestamp_ns;
-  };
-  std::vector<ReplyEvent> reply_events;
-  reply_events.reserve(parsed.size());
-  std::vector<NewEvent> events;
-  events.reserve(parsed.size());
+  PreparedAppend p;
+  p.multi = true;
+  p.key = *key;
+  p.pid = partition_id_for_hash(hash, ctx.db->partition_count());
+  p.reply_events.reserve(parsed.size());
+  p.events.reserve(parsed.size());
   for (const EventArgs& ev : parsed) {
     const Uuid event_id = ev.event_id ? *ev.event_id : new_event_id(hash);
     const uint64_t ts = ev.timestamp_ns ? *ev.timestamp_ns : *shared_now;
-    events.push_back(make_new_event(ev, *key, event_id, ts));
-    events.back().fresh_id = !ev.event_id;
-    reply_events.push_back(ReplyEvent{event_id, std::string(ev.stream_id), ts});
+    p.events.push_back(make_new_event(ev, *key, event_id, ts));
+    p.events.back().fresh_id = !ev.event_id;
+    p.reply_events.push_back(PreparedAppend::ReplyEvent{event_id, std::string(ev.stream_id), ts});
   }
-  auto tx = Transaction::make(std::move(events));
-  if (!tx) return reply_append_error(reply, tx.error());
+  return p;
+}
 
+// Sends `p` to the engine as one transaction and replies from its result.
+void submit(ServerContext& ctx, const ReplyPtr& reply, PreparedAppend p) {
+  auto tx = Transaction::make(std::move(p.events));
+  if (!tx) {
+    AppendFailure f = append_failure(tx.error());
+    return reply_error(reply, f.code, f.message);
+  }
+  p.events.clear();
+  const PartitionId pid = p.pid;
   ServerStats* stats = &ctx.stats;
   ctx.db->append_events_async(
-      pid, std::move(*tx),
-      [reply, stats, key = *key, pid,
-       reply_events = std::move(reply_events)](Result<AppendResult> result) {
-        if (!result) return reply_append_error(reply, result.error());
-        stats->events_appended.fetch_add(reply_events.size(), std::memory_order_relaxed);
-        auto w = reply->writer();
-        w.reserve(kAppendReplyBytes * (1 + reply_events.size()));
-        w.map(5);
-        w.raw("+partition_key\r\n");
-        write_uuid(w, key);
-        w.simple("partition_id");
-        w.integer(pid);
-        w.simple("first_partition_sequence");
-        w.integer(static_cast<int64_t>(result->first_partition_sequence));
-        w.simple("last_partition_sequence");
-        w.integer(static_cast<int64_t>(result->last_partition_sequence));
-        w.simple("events");
-        w.array(reply_events.size());
-        for (size_t i = 0; i < reply_events.size(); ++i) {
-          const ReplyEvent& e = reply_events[i];
-          // The four upstream keys, then partition_sequence and partition_id (PROTOCOL §11
-          // row 29: clients ignore extra keys).
-          w.map(6);
-          w.raw("+event_id\r\n");
-          write_uuid(w, e.event_id);
-          w.simple("stream_id");
-          w.simple(e.stream_id);
-          w.simple("stream_version");
-          w.integer(i < result->stream_versions.size()
-                        ? static_cast<int64_t>(result->stream_versions[i])
-                        : 0);
-          w.simple("timestamp");
-          w.integer(timestamp_ms(i < result->timestamps_ns.size() ? result->timestamps_ns[i]
-                                                                  : e.timestamp_ns));
-          w.simple("partition_sequence");
-          w.integer(static_cast<int64_t>(result->first_partition_sequence + i));
-          w.simple("partition_id");
-          w.integer(pid);
+      pid, std::move(*tx), [reply, stats, p = std::move(p)](Result<AppendResult> result) {
+        if (!result) {
+          AppendFailure f = append_failure(result.error());
+          return reply_error(reply, f.code, f.message);
         }
+        stats->events_appended.fetch_add(p.reply_events.size(), std::memory_order_relaxed);
+        auto w = reply->writer();
+        write_append_reply(w, p, result->first_partition_sequence, result->stream_versions,
+                           result->timestamps_ns);
         reply->finish();
       });
+}
+
+}  // namespace
+
+AppendFailure append_failure(const Error& e) {
+  switch (e.code) {
+    case Errc::WrongExpectedVersion:
+      return {"WRONGVER", e.message};
+    case Errc::WrongExpectedSequence:
+      return {"WRONGSEQ", e.message};
+    case Errc::DuplicateEventId:
+      return {"DUPLICATE", e.message};
+    case Errc::InvalidLength:
+    case Errc::ContainsNullByte:
+    case Errc::InvalidEventId:
+    case Errc::InvalidArgument:
+    case Errc::EmptyTransaction:
+      return {"INVALIDARG", e.message};
+    case Errc::ShuttingDown:
+      return {"ACTORDOWN", "actor not running"};
+    case Errc::BucketNotOwned:
+      return {"CLUSTERDOWN", "partition unavailable"};
+    case Errc::BadSystemTime:
+      return {"CLOCKERR", e.message};
+    default:
+      return {"DBOPFAILED", "database operation failed: " + e.message};
+  }
+}
+
+std::expected<PreparedAppend, AppendFailure> prepare_append(const ServerContext& ctx, Args args) {
+  if (!args.empty() && keyword_is(args[0], "EMAPPEND")) return prepare_emappend(ctx, args);
+  return prepare_eappend(ctx, args);
+}
+
+void write_append_reply(resp::ReplyWriter& w, const PreparedAppend& p, uint64_t first_sequence,
+                        std::span<const uint64_t> versions, std::span<const uint64_t> timestamps) {
+  const auto version = [&versions](std::size_t i) {
+    return i < versions.size() ? static_cast<int64_t>(versions[i]) : 0;
+  };
+  // A retry reports the original append's timestamps (the engine returns the stored ones).
+  const auto timestamp = [&timestamps, &p](std::size_t i) {
+    return timestamp_ms(i < timestamps.size() ? timestamps[i] : p.reply_events[i].timestamp_ns);
+  };
+  if (!p.multi) {
+    const PreparedAppend::ReplyEvent& e = p.reply_events.front();
+    w.reserve(kAppendReplyBytes);
+    w.map(6);
+    w.raw("+event_id\r\n");
+    write_uuid(w, e.event_id);
+    w.raw("+partition_key\r\n");
+    write_uuid(w, p.key);
+    w.simple("partition_id");
+    w.integer(p.pid);
+    w.simple("partition_sequence");
+    w.integer(static_cast<int64_t>(first_sequence));
+    w.simple("stream_version");
+    w.integer(version(0));
+    w.simple("timestamp");
+    w.integer(timestamp(0));
+    return;
+  }
+  const std::size_t n = p.reply_events.size();
+  w.reserve(kAppendReplyBytes * (1 + n));
+  w.map(5);
+  w.raw("+partition_key\r\n");
+  write_uuid(w, p.key);
+  w.simple("partition_id");
+  w.integer(p.pid);
+  w.simple("first_partition_sequence");
+  w.integer(static_cast<int64_t>(first_sequence));
+  w.simple("last_partition_sequence");
+  w.integer(static_cast<int64_t>(first_sequence + (n == 0 ? 0 : n - 1)));
+  w.simple("events");
+  w.array(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const PreparedAppend::ReplyEvent& e = p.reply_events[i];
+    // The four upstream keys, then partition_sequence and partition_id (PROTOCOL §11 row 29:
+    // clients ignore extra keys).
+    w.map(6);
+    w.raw("+event_id\r\n");
+    write_uuid(w, e.event_id);
+    w.simple("stream_id");
+    w.simple(e.stream_id);
+    w.simple("stream_version");
+    w.integer(version(i));
+    w.simple("timestamp");
+    w.integer(timestamp(i));
+    w.simple("partition_sequence");
+    w.integer(static_cast<int64_t>(first_sequence + i));
+    w.simple("partition_id");
+    w.integer(p.pid);
+  }
+}
+
+void cmd_eappend(CommandContext& c) {
+  auto p = prepare_eappend(c.server, c.args);
+  if (!p) return reply_error(c.reply, p.error().code, p.error().message);
+  submit(c.server, c.reply, std::move(*p));
+}
+
+void cmd_emappend(CommandContext& c) {
+  auto p = prepare_emappend(c.server, c.args);
+  if (!p) return reply_error(c.reply, p.error().code, p.error().message);
+  submit(c.server, c.reply, std::move(*p));
 }
 
 }  // namespace sierra::server

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <optional>
@@ -17,6 +18,10 @@
 #ifndef SIERRA_VERSION
 #define SIERRA_VERSION "0.0.0"
 #endif
+
+// The Redis version HELLO's `version` and INFO's `redis_version` report: client libraries read
+// it as the server's Redis version to choose features (docs/CLIENTS.md).
+#define SIERRA_REDIS_COMPAT_VERSION "7.2.0"
 
 namespace sierra::server {
 
@@ -92,6 +97,7 @@ std::string info_text(const ServerContext& ctx, unsigned sections) {
     const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
         std::chrono::steady_clock::now() - ctx.started);
     line("sierradb_version", SIERRA_VERSION);
+    line("redis_version", SIERRA_REDIS_COMPAT_VERSION);
     line("redis_mode", "standalone");
     line("peer_id", ctx.peer_id);
     line("process_id", static_cast<long>(::getpid()));
@@ -153,6 +159,125 @@ void info_cache(const ServerContext& ctx, const ReplyPtr& reply) {
   w.bulk("evictions");
   w.integer(0);
   reply->finish();
+}
+
+// ------------------------------------------------------------------------------------ CLIENT
+
+// This connection as CLIENT INFO shows it: the registry's entry (addresses, age) with the
+// session's current values.
+ClientInfo session_info(const CommandContext& c) {
+  ClientInfo info;
+  for (ClientInfo& e : c.server.clients.list()) {
+    if (e.id == c.session.id) info = std::move(e);
+  }
+  info.id = c.session.id;
+  info.name = c.session.name;
+  info.lib_name = c.session.lib_name;
+  info.lib_ver = c.session.lib_ver;
+  info.resp = c.session.protocol;
+  info.multi = c.session.multi.active ? static_cast<int>(c.session.multi.queued.size()) : -1;
+  info.cmd = "client|info";
+  return info;
+}
+
+// CLIENT LIST [TYPE normal] [ID id ...]
+void client_list(CommandContext& c) {
+  const Args args = c.args;
+  std::vector<uint64_t> ids;
+  for (std::size_t i = 2; i < args.size();) {
+    if (is(args[i], "TYPE") && i + 1 < args.size()) {
+      if (!is(args[i + 1], "NORMAL")) {
+        // Every client is a normal one (no replicas, no pub/sub clients in Redis's sense).
+        if (is(args[i + 1], "REPLICA") || is(args[i + 1], "MASTER") || is(args[i + 1], "PUBSUB") ||
+            is(args[i + 1], "SLAVE")) {
+          c.reply->writer().bulk("");
+          c.reply->finish();
+          return;
+        }
+        return reply_error(c.reply, "ERR",
+                           "Unknown client type '" + std::string(args[i + 1].substr(0, 64)) + "'");
+      }
+      i += 2;
+    } else if (is(args[i], "ID") && i + 1 < args.size()) {
+      for (++i; i < args.size(); ++i) {
+        int64_t id = 0;
+        if (!parse_int(args[i], id) || id <= 0) {
+          return reply_error(c.reply, "ERR", "Invalid client ID");
+        }
+        ids.push_back(static_cast<uint64_t>(id));
+      }
+    } else {
+      return reply_error(c.reply, "ERR", "syntax error");
+    }
+  }
+  std::string out;
+  for (ClientInfo& info : c.server.clients.list()) {
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), info.id) == ids.end()) continue;
+    if (info.id == c.session.id) {
+      info = session_info(c);
+      info.cmd = "client|list";
+    }
+    out += ClientRegistry::describe(info);
+  }
+  c.reply->writer().bulk(out);
+  c.reply->finish();
+}
+
+// CLIENT KILL <addr:port> | CLIENT KILL [ID id] [ADDR addr:port] [LADDR addr:port] [SKIPME yes|no]
+void client_kill(CommandContext& c) {
+  const Args args = c.args;
+  if (args.size() == 3) {
+    // The old form: one address, +OK or an error.
+    const std::string addr(args[2]);
+    const std::size_t n = c.server.clients.kill(
+        [&addr](const ClientInfo& i) { return i.addr == addr; }, c.session.id);
+    if (n == 0) return reply_error(c.reply, "ERR", "No such client");
+    return ok(c.reply);
+  }
+  std::optional<uint64_t> id;
+  std::optional<std::string> addr, laddr;
+  bool skipme = true;
+  if (args.size() < 4 || args.size() % 2 != 0) return reply_error(c.reply, "ERR", "syntax error");
+  for (std::size_t i = 2; i + 1 < args.size(); i += 2) {
+    const std::string_view value = args[i + 1];
+    if (is(args[i], "ID")) {
+      int64_t v = 0;
+      if (!parse_int(value, v) || v <= 0) {
+        return reply_error(c.reply, "ERR", "client-id should be greater than 0");
+      }
+      id = static_cast<uint64_t>(v);
+    } else if (is(args[i], "ADDR")) {
+      addr = std::string(value);
+    } else if (is(args[i], "LADDR")) {
+      laddr = std::string(value);
+    } else if (is(args[i], "SKIPME")) {
+      if (is(value, "YES")) {
+        skipme = true;
+      } else if (is(value, "NO")) {
+        skipme = false;
+      } else {
+        return reply_error(c.reply, "ERR", "syntax error");
+      }
+    } else if (is(args[i], "TYPE") || is(args[i], "USER") || is(args[i], "MAXAGE")) {
+      return reply_error(c.reply, "ERR",
+                         "CLIENT KILL " + upper_copy(args[i]) +
+                             " is not supported (filters: ID, ADDR, LADDR, SKIPME)");
+    } else {
+      return reply_error(c.reply, "ERR", "syntax error");
+    }
+  }
+  const uint64_t self = c.session.id;
+  const std::size_t n = c.server.clients.kill(
+      [&](const ClientInfo& i) {
+        if (skipme && i.id == self) return false;
+        if (id && i.id != *id) return false;
+        if (addr && i.addr != *addr) return false;
+        if (laddr && i.laddr != *laddr) return false;
+        return true;
+      },
+      self);
+  c.reply->writer().integer(static_cast<int64_t>(n));
+  c.reply->finish();
 }
 
 }  // namespace
@@ -226,15 +351,16 @@ void cmd_hello(CommandContext& c) {
     return reply_error(reply, "NOAUTH", "Authentication required.");
   }
   session.protocol = proto;
+  if (args.size() >= 2) session.hello = proto;
   if (name) session.name = std::string(*name);
 
   // The reply itself uses the new protocol (HELLO 2 answers in RESP2).
   resp::ReplyWriter w(reply->bytes(), proto);
-  w.map(9);
+  w.map(10);
   w.bulk("server");
   w.bulk("sierradb");
   w.bulk("version");
-  w.bulk(SIERRA_VERSION);
+  w.bulk(SIERRA_REDIS_COMPAT_VERSION);
   w.bulk("peer_id");
   w.bulk(ctx.peer_id);
   w.bulk("num_partitions");
@@ -249,6 +375,8 @@ void cmd_hello(CommandContext& c) {
   w.bulk("master");
   w.bulk("modules");
   w.array(0);
+  w.bulk("sierradb_version");
+  w.bulk(SIERRA_VERSION);
   reply->finish();
 }
 
@@ -276,7 +404,14 @@ void cmd_info(CommandContext& c) {
                          "unknown INFO section '" + std::string(s.substr(0, 64)) + "'");
     }
   }
-  reply->writer().verbatim(info_text(ctx, sections));
+  // A verbatim string only for a connection that asked for RESP3 with HELLO 3; a RESP2 parser
+  // (ioredis 5's ready check, redis-py 4's info()) reads a bulk string (PROTOCOL §4.13).
+  auto w = reply->writer();
+  if (c.session.asked_resp3()) {
+    w.verbatim(info_text(ctx, sections));
+  } else {
+    w.bulk(info_text(ctx, sections));
+  }
   reply->finish();
 }
 
@@ -329,15 +464,15 @@ void cmd_client(CommandContext& c) {
   }
   if (is(sub, "INFO")) {
     if (args.size() != 2) return wrong_arity(reply, args);
-    reply->writer().bulk(fmt::format("id={} name={} resp={} lib-name={} lib-ver={}\n", session.id,
-                                     session.name, session.protocol, session.lib_name,
-                                     session.lib_ver));
+    reply->writer().bulk(ClientRegistry::describe(session_info(c)));
     reply->finish();
     return;
   }
+  if (is(sub, "LIST")) return client_list(c);
+  if (is(sub, "KILL")) return client_kill(c);
   reply_error(reply, "ERR",
               "unknown subcommand '" + std::string(sub.substr(0, 64)) +
-                  "'. Supported: SETINFO, SETNAME, GETNAME, ID, INFO");
+                  "'. Supported: SETINFO, SETNAME, GETNAME, ID, INFO, LIST, KILL");
 }
 
 void cmd_select(CommandContext& c) {

@@ -13,11 +13,13 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/database.hpp"
 #include "resp/reply_writer.hpp"
 #include "server/auth/auth_rate_limiter.hpp"
 #include "server/auth/user_registry.hpp"
+#include "server/commands/client_registry.hpp"
 #include "server/config.hpp"
 
 namespace sierra::server {
@@ -43,6 +45,7 @@ struct ServerStats {
 };
 
 class SubscriptionHub;  // server/subscriptions (later)
+struct CommandSpec;
 
 // State shared by every connection of a server.
 struct ServerContext {
@@ -55,12 +58,38 @@ struct ServerContext {
   SubscriptionHub* subscriptions = nullptr;
   // The users and their permissions (docs/SECURITY.md); replaced on SIGHUP.
   auth::UserRegistry users;
+  ClientRegistry clients;  // CLIENT LIST / KILL
+  // Asks the server to stop as SIGTERM does (SHUTDOWN); unset outside a server.
+  std::function<void()> request_stop;
+};
+
+// A command queued between MULTI and EXEC, with its own copy of the arguments.
+struct QueuedCommand {
+  const CommandSpec* spec = nullptr;
+  std::vector<std::string> args;
+};
+
+// A stream watched by WATCH: its version (nullopt: no event yet) when WATCH ran.
+struct WatchedStream {
+  std::string stream_id;
+  uint16_t partition = 0;
+  std::optional<uint64_t> version;
+};
+
+// MULTI / EXEC state of a connection (transaction_commands.hpp).
+struct MultiState {
+  bool active = false;  // between MULTI and EXEC / DISCARD
+  bool failed = false;  // a command failed to queue: EXEC answers EXECABORT
+  std::vector<QueuedCommand> queued;
+  std::vector<WatchedStream> watched;
+  bool watch_failed = false;  // WATCH could not read a version: EXEC fails
 };
 
 // State of one client connection that commands may read or change.
 struct Session {
   uint64_t id = 0;
-  int protocol = 3;  // 2 after HELLO 2: replies are RESP2-encoded
+  int protocol = 3;  // protocol.default until HELLO; 2 after HELLO 2: RESP2-encoded replies
+  int hello = 0;     // the protocol of the last HELLO (0: none yet)
   std::string name;  // CLIENT SETNAME / HELLO SETNAME
   std::string lib_name, lib_ver;
   bool close_after_reply = false;  // QUIT
@@ -76,6 +105,11 @@ struct Session {
   std::optional<auth::AuthRateLimiter> auth_limiter;  // made at the first failed AUTH
   std::chrono::steady_clock::time_point last_auth_log{};
   uint64_t auth_logs_suppressed = 0;
+  MultiState multi;
+
+  // True if replies may use RESP3-only types clients did not ask for (verbatim strings, maps
+  // for Redis commands that are arrays in RESP2): only after an explicit HELLO 3.
+  bool asked_resp3() const { return hello == 3 && protocol == 3; }
 };
 
 // The reply to one request. Thread-safe to finish from any thread, exactly once.

@@ -4,6 +4,7 @@
 #include <span>
 #include <string_view>
 
+#include "server/commands/admin_commands.hpp"
 #include "server/commands/append_commands.hpp"
 #include "server/commands/auth_commands.hpp"
 #include "server/commands/basic_commands.hpp"
@@ -11,6 +12,7 @@
 #include "server/commands/command_introspection.hpp"
 #include "server/commands/read_commands.hpp"
 #include "server/commands/subscription_commands.hpp"
+#include "server/commands/transaction_commands.hpp"
 
 namespace sierra::server {
 
@@ -119,6 +121,17 @@ constexpr std::array<ArgDoc, 2> kEackArgs = {{
 constexpr std::array<ArgDoc, 1> kEunsubArgs = {{{"subscription_id", "string"}}};
 constexpr std::array<ArgDoc, 1> kSubscribeArgs = {{{"channel", "string", "", false, true}}};
 constexpr std::array<ArgDoc, 1> kUnsubscribeArgs = {{{"channel", "string", "", true, true}}};
+constexpr std::array<ArgDoc, 1> kWatchArgs = {{{"stream_id", "string", "", false, true}}};
+constexpr std::array<ArgDoc, 2> kConfigArgs = {{
+    {"subcommand", "string"},
+    {"parameter", "string", "", true, true},
+}};
+constexpr std::array<ArgDoc, 4> kShutdownArgs = {{
+    {"save-selector", "string", "", true},
+    {"now", "pure-token", "NOW", true},
+    {"force", "pure-token", "FORCE", true},
+    {"abort", "pure-token", "ABORT", true},
+}};
 
 // -------------------------------------------------------------------------------- key specs
 
@@ -179,7 +192,7 @@ constexpr std::array kCommands = {
                 kConn,
                 {},
                 ArityReply::Standard,
-                "Connection commands: SETINFO, SETNAME, GETNAME, ID, INFO.",
+                "Connection commands: SETINFO, SETNAME, GETNAME, ID, INFO, LIST, KILL.",
                 "0.1.0",
                 "connection",
                 kClientArgs},
@@ -234,6 +247,77 @@ constexpr std::array kCommands = {
                 "0.1.0",
                 "server",
                 kAclArgs},
+    CommandSpec{"MULTI",
+                cmd_multi,
+                1,
+                kConn | kFast,
+                {},
+                ArityReply::Standard,
+                "Starts a transaction: the commands up to EXEC are queued.",
+                "0.1.0",
+                "transactions",
+                {}},
+    CommandSpec{"EXEC",
+                cmd_exec,
+                1,
+                // Runs the queued appends (as one engine transaction): ordered as an append.
+                kConnection | kWrite | kAppends | kLoading | kStale,
+                {},
+                ArityReply::Standard,
+                "Runs the queued commands; the appends, to one partition key, atomically.",
+                "0.1.0",
+                "transactions",
+                {}},
+    CommandSpec{"DISCARD",
+                cmd_discard,
+                1,
+                kConn | kFast,
+                {},
+                ArityReply::Standard,
+                "Drops the queued commands and the watched streams.",
+                "0.1.0",
+                "transactions",
+                {}},
+    CommandSpec{"WATCH",
+                cmd_watch,
+                -2,
+                kConn | kFast,
+                {},
+                ArityReply::Standard,
+                "EXEC fails (null) if one of these streams' version changes before it.",
+                "0.1.0",
+                "transactions",
+                kWatchArgs},
+    CommandSpec{"UNWATCH",
+                cmd_unwatch,
+                1,
+                kConn | kFast,
+                {},
+                ArityReply::Standard,
+                "Forgets the watched streams.",
+                "0.1.0",
+                "transactions",
+                {}},
+    CommandSpec{"CONFIG",
+                cmd_config,
+                -2,
+                kAdmin | kLoading | kStale,
+                {},
+                ArityReply::Standard,
+                "CONFIG GET <pattern>...: the configuration (read-only; SET is not supported).",
+                "0.1.0",
+                "server",
+                kConfigArgs},
+    CommandSpec{"SHUTDOWN",
+                cmd_shutdown,
+                -1,
+                kAdmin | kLoading | kStale,
+                {},
+                ArityReply::Standard,
+                "Stops the server cleanly, as SIGTERM (every append is already durable).",
+                "0.1.0",
+                "server",
+                kShutdownArgs},
     CommandSpec{"EAPPEND", cmd_eappend, -3, kWrite | kAppends, with_options_from(kStreamKey, 3),
                 ArityReply::Grammar, "Appends one event to a stream.", "0.1.0", "stream",
                 kEappendArgs},

@@ -10,9 +10,9 @@
 const FEATURES = {
   // INFO (and every reply a client sends on its own) readable by a RESP2 parser on a connection
   // that never sent HELLO: ioredis 5's default ready check sends INFO at connect.
-  INFO_RESP2: false,
+  INFO_RESP2: true,
   // MULTI/EXEC/DISCARD: appends to one partition atomic, cross-partition refused at EXEC.
-  MULTI_EXEC: false,
+  MULTI_EXEC: true,
   // A blocking read: `ESCAN <stream> <from> + BLOCK <ms>` / `EPSCAN <p> <from> + BLOCK <ms>`.
   BLOCKING_READ: true,
   // Subscription events delivered through each library's own pub/sub API (the only path that

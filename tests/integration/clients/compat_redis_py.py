@@ -29,9 +29,9 @@ import uuid
 
 FEATURES = {
     # INFO readable by a RESP2 parser without HELLO: redis-py's default info() (and ioredis 5).
-    "INFO_RESP2": False,
+    "INFO_RESP2": True,
     # MULTI/EXEC: redis-py's default pipeline() is a transaction.
-    "MULTI_EXEC": False,
+    "MULTI_EXEC": True,
     # A blocking read: ESCAN/EPSCAN ... BLOCK <ms>.
     "BLOCKING_READ": True,
     # Subscription events through redis-py's PubSub (subscribe + get_message).
@@ -264,7 +264,8 @@ class RedisPyCompat(unittest.TestCase):
         self.assertTrue(self.r.ping())
         self.assertEqual(self.r.echo("hello world"), b"hello world")
         hello = record(self.call("HELLO", "2"), ["server", "version", "peer_id", "num_partitions",
-                                                 "proto", "id", "mode", "role", "modules"])
+                                                 "proto", "id", "mode", "role", "modules",
+                                                 "sierradb_version"])
         self.assertEqual(hello["server"], b"sierradb")
         self.assertEqual(hello["num_partitions"], PARTITIONS)
         self.assertEqual(hello["proto"], 2)
