@@ -136,7 +136,7 @@ TEST(GoldenFormat, IndexFileBytesMatchTheDocumentedLayout) {
     ASSERT_GE(b.size(), 72u);
     const size_t f = b.size();
     EXPECT_EQ(ascii(b, 0, 4), s.magic);
-    EXPECT_EQ(le32(b, 4), 1u) << "format version";
+    EXPECT_EQ(le32(b, 4), 2u) << "format version (2: the event index carries a Bloom filter)";
     EXPECT_EQ(le64(b, 8), s.keys);
     const uint64_t l = le64(b, 16);
     const uint64_t bloom = le64(b, 24);
