@@ -21,6 +21,7 @@
 
 #include "server/commands/arguments.hpp"
 #include "server/commands/data_commands.hpp"
+#include "server/commands/engine_error.hpp"
 #include "server/commands/event_reply.hpp"
 
 namespace sierra::server {
@@ -32,7 +33,7 @@ void invalid(const ReplyPtr& reply, const ArgError& e) {
 }
 
 void read_error(const ReplyPtr& reply, const Error& e) {
-  reply_error(reply, "READERR", "read error: " + e.message);
+  reply_error(reply, "READERR", "read error: " + client_error_text(e, "read"));
 }
 
 bool check_owned(const Database& db, PartitionId pid, const ReplyPtr& reply) {

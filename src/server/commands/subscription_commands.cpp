@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "server/commands/arguments.hpp"
+#include "server/commands/engine_error.hpp"
 #include "server/connection.hpp"
 #include "server/subscriptions/subscription.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
@@ -261,7 +262,9 @@ void cmd_esub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPt
     for (std::size_t i = 0; i < streams.size(); ++i) {
       if (!latest[i]) continue;
       auto info = db->get_stream_version(streams[i].partition, streams[i].stream_id);
-      if (!info) return reply_error(reply, "READERR", "read error: " + info.error().message);
+      if (!info)
+        return reply_error(reply, "READERR",
+                           "read error: " + client_error_text(info.error(), "read"));
       streams[i].next_version = *info ? (*info)->version + 1 : 0;
     }
     auto sub =
@@ -343,7 +346,9 @@ void cmd_epsub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
     } else {
       // LATEST: the watermark now (cheap, in memory).
       auto latest = ctx.db->get_partition_sequence(p);
-      if (!latest) return reply_error(reply, "READERR", "read error: " + latest.error().message);
+      if (!latest)
+        return reply_error(reply, "READERR",
+                           "read error: " + client_error_text(latest.error(), "read"));
       ps.next_sequence = *latest ? **latest + 1 : 0;
     }
     parts.push_back(ps);
