@@ -9,12 +9,12 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := cmake ninja-build g++ pkg-config \
   libasio-dev libcmph-dev libxxhash-dev uuid-dev libspdlog-dev libfmt-dev libcli11-dev \
   libtomlplusplus-dev nlohmann-json3-dev robin-map-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  redis-tools python3-redis clang libclang-rt-14-dev
+  libssl-dev openssl redis-tools python3-redis clang clang-format libclang-rt-14-dev
 # Node.js and npm are checked by command, not package: machines may carry a Node.js build whose
 # package bundles npm (and conflicts with Debian's npm package).
 DEB_COMMANDS := node:nodejs npm:npm
 
-.PHONY: all deps build test run bench compare asan fuzz clean format tsan
+.PHONY: all deps build test run bench compare asan fuzz clean format format-check tsan
 
 all: build
 
@@ -30,6 +30,8 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@# C-Raft 0.22.1 (libraft-dev) comes from bookworm-backports, pinned: bookworm's own is 0.15.
+	@bash tools/deps/enable-backports.sh
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIERRA_WERROR=ON $(CMAKE_FLAGS)
@@ -81,8 +83,14 @@ fuzz: deps
 	done; \
 	ls build-fuzz/artifacts | sed 's/^/   artifact: /'; exit $$fail
 
+# Every C++ file of the repo, formatted by .clang-format (format) or checked without change
+# (format-check, run by .ci/run: fails and names the files that differ).
+FORMAT_FILES = find src tests bench tools examples fuzz -name '*.cpp' -o -name '*.hpp' -o -name '*.c' -o -name '*.h'
 format:
-	find src tests bench tools examples -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+	$(FORMAT_FILES) | xargs clang-format -i
+
+format-check: deps
+	@$(FORMAT_FILES) | sort | xargs clang-format --dry-run -Werror
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)
@@ -100,16 +108,17 @@ clean:
 # without address-space randomisation (setarch -R, the usual workaround) avoids it; it applies
 # to the test processes only, and is skipped where personality() is forbidden (some container
 # seccomp profiles). Kernels with 28 bits, like this machine's, work either way.
+# The fuzz corpus replays (label fuzz) are single-threaded and run under ASan in `make asan`.
 # Suppressions for false positives go in tests/tsan.supp (one comment per entry), if it exists.
 TSAN_DIR ?= build-tsan
 TSAN_INTEGRATION ?= ^integration\.(redis_cli|redis_benchmark|redis_py|raw_socket)$$
 tsan: deps
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIERRA_WERROR=ON \
 	  -DSIERRA_TSAN=ON -DCMAKE_CXX_FLAGS=-Wno-tsan $(CMAKE_FLAGS)
-	cmake --build $(TSAN_DIR) -j $(JOBS) --target engine_tests resp_tests server_tests sierradb
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target engine_tests resp_tests server_tests tools_tests cluster_tests sierradb
 	@norand=""; if setarch $$(uname -m) -R true 2>/dev/null; then norand="setarch $$(uname -m) -R"; fi; \
 	opts="halt_on_error=0 second_deadlock_stack=1"; \
 	if [ -f tests/tsan.supp ]; then opts="$$opts suppressions=$(CURDIR)/tests/tsan.supp"; fi; \
 	cd $(TSAN_DIR) && export TSAN_OPTIONS="$$opts $${TSAN_OPTIONS:-}" && \
-	$$norand ctest --output-on-failure -j $(JOBS) --timeout 900 -LE integration && \
+	$$norand ctest --output-on-failure -j $(JOBS) --timeout 900 -LE '^(integration|fuzz)$$' && \
 	$$norand ctest --output-on-failure -j $(JOBS) --timeout 300 -R '$(TSAN_INTEGRATION)'

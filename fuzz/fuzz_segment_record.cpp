@@ -66,7 +66,9 @@ int one_input(const uint8_t* data, size_t size) {
       if (fmt_::validate_events(one)) {
         std::vector<uint8_t> out;
         std::vector<uint32_t> offsets;
-        auto st = fmt_::encode_transaction(out, ev->tx, ev->timestamp_ns, one, &offsets);
+        // The decoded batch-start flag goes back in, so the re-encoding is byte-identical.
+        auto st =
+            fmt_::encode_transaction(out, ev->tx, ev->timestamp_ns, one, &offsets, ev->batch_start);
         if (st && out.size() == len) {
           // The confirmation bytes [8,13) are rewritten in place after the write; compare the rest.
           FUZZ_CHECK(std::memcmp(out.data(), bytes.data(), fmt_::kConfirmationOffset) == 0);

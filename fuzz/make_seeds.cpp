@@ -89,9 +89,9 @@ int main(int argc, char** argv) {
   // Index files (first byte selects the kind: 0 eidx, 1 pidx, 2 sidx).
   const fs::path tmp = fs::temp_directory_path() / "sierra-make-seeds";
   fs::create_directories(tmp);
-  OpenEventIndex ei;
-  OpenPartitionIndex pi;
-  OpenStreamIndex si;
+  LiveEventIndex ei;
+  LivePartitionIndex pi;
+  LiveStreamIndex si;
   uint64_t off = sf::kHeaderSize;
   for (size_t i = 0; i < evs.size(); ++i, off += 200) {
     ei.insert(evs[i].event_id, off);

@@ -62,6 +62,10 @@ DatabaseBuilder& DatabaseBuilder::on_commit(CommitListener listener) {
   options_.on_commit = std::move(listener);
   return *this;
 }
+DatabaseBuilder& DatabaseBuilder::env(std::shared_ptr<Env> env) {
+  options_.env = std::move(env);
+  return *this;
+}
 
 namespace {
 
@@ -213,32 +217,32 @@ class PartitionIteratorImpl {
     while (list.src < list.sources.size()) {
       auto& s = list.sources[list.src];
       if (!s.loaded) {
-        auto offs = list.bucket->on_closed(
+        auto offs = list.bucket->query_closed_healing(
             s.closed, [&](const ClosedSegment& c) { return c.partition_offsets(pid); });
         if (!offs) return fail(offs.error());
         s.offsets = std::move(*offs);
         auto it = std::lower_bound(s.offsets.begin(), s.offsets.end(), from,
-                                   [](const SeqOffset& a, uint64_t v) { return a.sequence < v; });
+                                   [](const SeqOffset& a, uint64_t v) { return a.position < v; });
         list.pos = static_cast<size_t>(it - s.offsets.begin());
         s.loaded = true;
       }
-      if (list.pos < s.offsets.size() && s.offsets[list.pos].sequence < end) {
+      if (list.pos < s.offsets.size() && s.offsets[list.pos].position < end) {
         const SeqOffset so = s.offsets[list.pos++];
         auto ev = list.window.read_event(s.reader, so.offset, header_only, list.upcoming(limit));
         if (!ev) return fail(in_segment(ev.error(), *s.reader));
         if (*ev == nullptr || (*ev)->partition_id != pid ||
-            (*ev)->partition_sequence != so.sequence) {
+            (*ev)->partition_sequence != so.position) {
           return fail(Error{Errc::CorruptIndex,
                             "partition index points at a record that is not sequence " +
-                                std::to_string(so.sequence) + " of partition " +
+                                std::to_string(so.position) + " of partition " +
                                 std::to_string(pid),
                             so.offset, 0});
         }
         if (quarantine) {
-          if (so.sequence != expect) {
+          if (so.position != expect) {
             return fail(quarantine->error(
                 pid, "partition scan: sequences " + std::to_string(expect) + ".." +
-                         std::to_string(so.sequence - 1) + " are unreadable"));
+                         std::to_string(so.position - 1) + " are unreadable"));
           }
           ++expect;
         }
@@ -262,7 +266,7 @@ class PartitionIteratorImpl {
     if (!s.loaded) return 0;
     auto it =
         std::lower_bound(s.offsets.begin() + static_cast<std::ptrdiff_t>(list.pos), s.offsets.end(),
-                         end, [](const SeqOffset& a, uint64_t v) { return a.sequence < v; });
+                         end, [](const SeqOffset& a, uint64_t v) { return a.position < v; });
     return std::min(limit, static_cast<uint64_t>(it - s.offsets.begin()) - list.pos);
   }
 
@@ -295,7 +299,7 @@ class StreamIteratorImpl {
     while (list.src < list.sources.size()) {
       auto& s = list.sources[list.src];
       if (!s.loaded) {
-        auto offs = list.bucket->on_closed(
+        auto offs = list.bucket->query_closed_healing(
             s.closed, [&](const ClosedSegment& c) { return c.stream_offsets(pid, sid); });
         if (!offs) return fail(offs.error());
         if (*offs) s.offsets = std::move(**offs);
@@ -306,15 +310,15 @@ class StreamIteratorImpl {
         const SeqOffset so = s.offsets[list.pos++];
         auto ev = list.window.read_event(s.reader, so.offset, header_only, list.upcoming(limit));
         if (!ev) return fail(in_segment(ev.error(), *s.reader));
-        if (*ev == nullptr || (*ev)->partition_id != pid || (*ev)->stream_version != so.sequence ||
+        if (*ev == nullptr || (*ev)->partition_id != pid || (*ev)->stream_version != so.position ||
             (!header_only && (*ev)->stream_id != sid)) {
           return fail(Error{Errc::CorruptIndex,
                             "stream index points at a record that is not version " +
-                                std::to_string(so.sequence) + " of stream " + sid,
+                                std::to_string(so.position) + " of stream " + sid,
                             so.offset, 0});
         }
         if (quarantine) {
-          if (auto gap = check_version(so.sequence, after_lossy(*quarantine, s.closed))) {
+          if (auto gap = check_version(so.position, after_lossy(*quarantine, s.closed))) {
             return fail(std::move(*gap));
           }
         }
@@ -369,10 +373,10 @@ class StreamIteratorImpl {
     if (!reverse) {
       v.erase(v.begin(),
               std::lower_bound(v.begin(), v.end(), from,
-                               [](const SeqOffset& a, uint64_t x) { return a.sequence < x; }));
+                               [](const SeqOffset& a, uint64_t x) { return a.position < x; }));
     } else {
       v.erase(std::upper_bound(v.begin(), v.end(), from,
-                               [](uint64_t x, const SeqOffset& a) { return x < a.sequence; }),
+                               [](uint64_t x, const SeqOffset& a) { return x < a.position; }),
               v.end());
       std::reverse(v.begin(), v.end());
     }
@@ -436,7 +440,7 @@ Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t
   impl->quarantine = uncertain_in(b, pid);
   impl->expect = from;
   if (b) {
-    b->with_live([&](const Bucket::View& v, const OpenIndexes& live) {
+    b->with_live([&](const Bucket::View& v, const LiveIndexes& live) {
       const PartitionEntry* e = live.partitions.get(pid);
       // Closed segments that may hold sequences >= from (oldest first).
       if (!e || e->sequence_min > from) {
@@ -449,7 +453,7 @@ Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t
       SourceList::Source live_src{v.live_reader, nullptr, {}, true};
       if (e) {
         auto it = std::lower_bound(e->offsets.begin(), e->offsets.end(), from,
-                                   [](const SeqOffset& a, uint64_t x) { return a.sequence < x; });
+                                   [](const SeqOffset& a, uint64_t x) { return a.position < x; });
         // At most `limit` entries: the rest would never be read.
         const auto n = std::min<uint64_t>(limit, static_cast<uint64_t>(e->offsets.end() - it));
         live_src.offsets.assign(it, it + static_cast<std::ptrdiff_t>(n));
@@ -480,7 +484,7 @@ Result<StreamIterator> DatabaseImpl::read_stream(PartitionId pid, std::string_vi
   impl->quarantine = uncertain_in(b, pid);
   if (b) {
     std::vector<SourceList::Source> sources;
-    b->with_live([&](const Bucket::View& v, const OpenIndexes& live) {
+    b->with_live([&](const Bucket::View& v, const LiveIndexes& live) {
       const StreamEntry* e = live.streams.get(pid, sid);
       const bool live_only = e && !reverse && e->version_min <= from;
       if (!live_only) {
@@ -493,12 +497,12 @@ Result<StreamIterator> DatabaseImpl::read_stream(PartitionId pid, std::string_vi
         const auto& all = e->offsets;
         if (!reverse) {
           auto it = std::lower_bound(all.begin(), all.end(), from,
-                                     [](const SeqOffset& a, uint64_t x) { return a.sequence < x; });
+                                     [](const SeqOffset& a, uint64_t x) { return a.position < x; });
           const auto n = std::min<uint64_t>(limit, static_cast<uint64_t>(all.end() - it));
           live_src.offsets.assign(it, it + static_cast<std::ptrdiff_t>(n));
         } else {
           auto it = std::upper_bound(all.begin(), all.end(), from,
-                                     [](uint64_t x, const SeqOffset& a) { return x < a.sequence; });
+                                     [](uint64_t x, const SeqOffset& a) { return x < a.position; });
           const auto n = std::min<uint64_t>(limit, static_cast<uint64_t>(it - all.begin()));
           live_src.offsets.assign(it - static_cast<std::ptrdiff_t>(n), it);
         }
@@ -522,14 +526,15 @@ DatabaseImpl::locate_event(PartitionId pid, const Uuid& id) const {
   Bucket* b = bucket_for(pid);
   if (!b) return Found{};
   std::shared_ptr<const ClosedList> closed;
-  Found live_hit = b->with_live([&](const Bucket::View& v, const OpenIndexes& live) -> Found {
+  Found live_hit = b->with_live([&](const Bucket::View& v, const LiveIndexes& live) -> Found {
     closed = v.closed;
     if (auto off = live.events.get(id)) return std::make_pair(v.live_reader, *off);
     return std::nullopt;
   });
   if (live_hit) return live_hit;
   for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
-    auto off = b->on_closed(*it, [&](const ClosedSegment& c) { return c.find_event(id); });
+    auto off =
+        b->query_closed_healing(*it, [&](const ClosedSegment& c) { return c.find_event(id); });
     if (!off) return std::unexpected(off.error());
     if (*off) return Found(std::make_pair((*it)->reader(), **off));
   }
@@ -545,6 +550,7 @@ Result<std::shared_ptr<Database>> DatabaseBuilder::open(const fs::path& dir) con
   DatabaseOptions o = options_;
   if (auto s = validate(o, range_error_); !s) return std::unexpected(s.error());
   if (!o.log) o.log = default_log;
+  if (!o.env) o.env = Env::real();
   std::error_code ec;
   const bool dir_existed = fs::exists(dir, ec);
   fs::create_directories(dir / "buckets", ec);
@@ -557,10 +563,11 @@ Result<std::shared_ptr<Database>> DatabaseBuilder::open(const fs::path& dir) con
     if (!abs.has_filename()) abs = abs.parent_path();  // "data/" -> "data"
     for (const fs::path& d : {abs, abs.parent_path()}) {
       if (d.empty()) continue;
-      if (auto s = sync_directory(d); !s) return std::unexpected(s.error());
+      if (auto s = sync_directory(d, *o.env); !s) return std::unexpected(s.error());
     }
   }
-  if (auto s = load_or_create_meta(dir, Meta{o.partition_count, o.total_buckets, o.segment_size});
+  if (auto s =
+          load_or_create_meta(dir, Meta{o.partition_count, o.total_buckets, o.segment_size}, o.env);
       !s) {
     return std::unexpected(s.error());
   }
@@ -577,6 +584,7 @@ Result<std::shared_ptr<Database>> DatabaseBuilder::open(const fs::path& dir) con
         dir, id, o.segment_size, o.partition_count, o.log, [bg](std::function<void()> job) {
           bg->post(std::move(job));
         }};
+    cfg.env = o.env;
     auto b = Bucket::open(std::move(cfg));
     if (!b) return std::unexpected(b.error());
     impl->by_id[id] = b->get();
@@ -723,7 +731,7 @@ Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionI
   Bucket* b = impl_->bucket_for(pid);
   if (!b) return Out{};
   std::shared_ptr<const ClosedList> closed;
-  Out live_hit = b->with_live([&](const Bucket::View& v, const OpenIndexes& live) -> Out {
+  Out live_hit = b->with_live([&](const Bucket::View& v, const LiveIndexes& live) -> Out {
     closed = v.closed;
     if (const StreamEntry* e = live.streams.get(pid, sid)) {
       return StreamVersionInfo{e->partition_key, e->version_max};
@@ -735,7 +743,8 @@ Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionI
   for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
     // Below the last lossy segment, a later version may have been lost.
     if (q && !after_lossy(*q, *it)) break;
-    auto s = b->on_closed(*it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
+    auto s = b->query_closed_healing(
+        *it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
     if (!s) return std::unexpected(s.error());
     if (*s) return Out(StreamVersionInfo{(*s)->partition_key, (*s)->version_max});
   }

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/env.hpp"
 #include "engine/error.hpp"
 #include "engine/health.hpp"
 #include "engine/ids.hpp"
@@ -49,6 +50,9 @@ struct DatabaseOptions {
   uint32_t flush_interval_events = 1000;                 // cap of events per group commit
   LogSink log;                                           // default: warnings and errors to stderr
   CommitListener on_commit;                              // optional
+  // The filesystem every file of the database goes through (null: Env::real()). Tests give each
+  // database its own (fault injection, power-loss simulation).
+  std::shared_ptr<Env> env;
 };
 
 class DatabaseBuilder {
@@ -64,6 +68,7 @@ class DatabaseBuilder {
   DatabaseBuilder& flush_interval_events(uint32_t n);
   DatabaseBuilder& log_sink(LogSink sink);
   DatabaseBuilder& on_commit(CommitListener listener);
+  DatabaseBuilder& env(std::shared_ptr<Env> env);
 
   const DatabaseOptions& options() const { return options_; }
   // Validates the options (InvalidConfig), checks/creates meta.json (ConfigMismatch), recovers

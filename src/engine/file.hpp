@@ -1,36 +1,20 @@
 // RAII file handle for all engine I/O: positional reads/writes, fdatasync, truncation.
-// Every engine file operation goes through this type so that tests can inject faults
-// (see FileFaults) and so that errors come back as values with the path in the message.
+// Every engine file operation goes through this type, and every operation that changes the disk
+// goes through the file's Env (see env.hpp), so that a test can give one Database a simulated
+// disk; errors come back as values with the path in the message.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "engine/env.hpp"
 #include "engine/error.hpp"
 
 namespace sierra {
-
-// Test-only fault injection. When a hook is set it is consulted before each write/sync and may
-// return an error (e.g. ENOSPC / EIO) instead of performing it. Production code never sets these.
-//   Write     File::pwrite_all (offset, len)
-//   Sync      File::datasync / File::sync, and sync_directory (path = the directory)
-//   Truncate  File::truncate (offset = the new size)
-//   Create    File::open in a creating mode, before the file is created (offset = len = 0)
-//   Rename    write_file_atomically, before its temp file `path` + ".tmp" is renamed onto `path`
-// Create and Rename are reported only to a hook set with `namespace_ops` (power-loss simulation
-// tracks directory entries); other hooks never see them.
-struct FileFaults {
-  enum class Op { Write, Sync, Truncate, Create, Rename };
-  // Returns 0 to proceed, or an errno value to fail the operation with.
-  using Hook =
-      std::function<int(Op op, const std::filesystem::path& path, uint64_t offset, size_t len)>;
-  static void set(Hook hook, bool namespace_ops = false);
-  static void clear();
-};
 
 class File {
  public:
@@ -48,11 +32,15 @@ class File {
   File(const File&) = delete;
   File& operator=(const File&) = delete;
 
-  static Result<File> open(const std::filesystem::path& path, Mode mode);
+  // Opens `path`; the file's creating, writing, syncing and truncating go through `env`.
+  static Result<File> open(const std::filesystem::path& path, Mode mode,
+                           std::shared_ptr<Env> env = Env::real());
 
   bool is_open() const { return fd_ >= 0; }
   int fd() const { return fd_; }
   const std::filesystem::path& path() const { return path_; }
+  // The Env this file's operations go through (Env::real() unless one was given).
+  const std::shared_ptr<Env>& env() const { return env_; }
 
   // Reads exactly n bytes at offset; a short read is Errc::CorruptRecord ("unexpected end of
   // file").
@@ -69,16 +57,16 @@ class File {
   Status close();
 
  private:
-  template <class Call>
-  Status checked_call(FileFaults::Op op, uint64_t offset, std::string_view what, Call call) const;
   int fd_ = -1;
   std::filesystem::path path_;
+  std::shared_ptr<Env> env_;
 };
 
 // fsyncs a directory (after creating/renaming a file in it).
-Status sync_directory(const std::filesystem::path& dir);
+Status sync_directory(const std::filesystem::path& dir, Env& env = *Env::real());
 
 // Writes `data` to `path` atomically: temp file in the same directory, fsync, rename, fsync dir.
-Status write_file_atomically(const std::filesystem::path& path, std::span<const uint8_t> data);
+Status write_file_atomically(const std::filesystem::path& path, std::span<const uint8_t> data,
+                             const std::shared_ptr<Env>& env = Env::real());
 
 }  // namespace sierra

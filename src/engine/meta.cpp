@@ -59,20 +59,22 @@ std::optional<Meta> valid_meta(const StoredMeta& m) {
               static_cast<uint64_t>(m.segment_size)};
 }
 
-Status write_meta(const fs::path& dir, const Meta& meta) {
+Status write_meta(const fs::path& dir, const Meta& meta, const std::shared_ptr<Env>& env) {
   const nlohmann::json j = {{"version", kMetaFormatVersion},
                             {"partition_count", meta.partition_count},
                             {"total_buckets", meta.total_buckets},
                             {"segment_size", meta.segment_size}};
   const std::string text = j.dump(2) + "\n";
   return write_file_atomically(
-      dir / kMetaFileName, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+      dir / kMetaFileName, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+      env);
 }
 
-Status load_or_create_meta(const fs::path& dir, const Meta& wanted) {
+Status load_or_create_meta(const fs::path& dir, const Meta& wanted,
+                           const std::shared_ptr<Env>& env) {
   auto stored = read_meta(dir);
   if (!stored) return std::unexpected(stored.error());
-  if (!*stored) return write_meta(dir, wanted);
+  if (!*stored) return write_meta(dir, wanted, env);
   const StoredMeta& m = **stored;
   if (m.version != kMetaFormatVersion) {
     return make_error(Errc::UnsupportedVersion, "meta.json: unsupported version");

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "engine/env.hpp"
 #include "engine/error.hpp"
 
 namespace sierra {
@@ -43,11 +45,13 @@ std::vector<std::string> meta_problems(const StoredMeta& stored);
 std::optional<Meta> valid_meta(const StoredMeta& stored);
 
 // Writes <dir>/meta.json (current format version) atomically.
-Status write_meta(const std::filesystem::path& dir, const Meta& meta);
+Status write_meta(const std::filesystem::path& dir, const Meta& meta,
+                  const std::shared_ptr<Env>& env = Env::real());
 
 // On open: if <dir>/meta.json exists, checks that it is of this format version
 // (UnsupportedVersion) and records `wanted` (ConfigMismatch, naming the first differing field);
 // if it does not exist, creates it with `wanted`.
-Status load_or_create_meta(const std::filesystem::path& dir, const Meta& wanted);
+Status load_or_create_meta(const std::filesystem::path& dir, const Meta& wanted,
+                           const std::shared_ptr<Env>& env = Env::real());
 
 }  // namespace sierra

@@ -1,5 +1,6 @@
 // Server configuration: one validated Config built from CLI flags, per-node overrides,
-// SIERRA_* environment variables, a TOML file and defaults (PROTOCOL.md §8, DECISIONS.md D2/D3).
+// SIERRA_* environment variables, a TOML file and defaults (PROTOCOL.md §8: upstream's keys and
+// precedence; DECISIONS.md D2/D3: 32 partitions, 4 buckets, 256 MiB segments, group commit).
 // Every key is one row of the key table (config_keys.hpp), which also drives --help, describe()
 // and the key table of docs/CONFIGURATION.md (`sierradb --print-config-doc`).
 //

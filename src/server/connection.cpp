@@ -17,8 +17,6 @@ constexpr std::size_t kKeepBufferBytes = 1024 * 1024;
 // Longest command name quoted in the unknown-command error.
 constexpr std::size_t kMaxQuotedName = 128;
 
-thread_local Connection* t_current = nullptr;
-
 resp::Limits parser_limits(const Config& config) {
   resp::Limits l;
   l.max_bulk_len = static_cast<std::size_t>(config.limits.max_bulk_bytes);
@@ -60,13 +58,8 @@ Connection::~Connection() {
   for (auto& cb : callbacks) cb();
 }
 
-std::shared_ptr<Connection> Connection::current() {
-  return t_current != nullptr ? t_current->shared_from_this() : nullptr;
-}
-
 std::function<void()> Connection::track_read(std::function<void()> job) {
-  if (t_current == nullptr) return job;
-  auto self = t_current->shared_from_this();
+  auto self = shared_from_this();
   self->reads_in_flight_.fetch_add(1, std::memory_order_acq_rel);
   return [self = std::move(self), job = std::move(job)] {
     struct Returned {
@@ -92,7 +85,7 @@ void Connection::read_returned() {
 }
 
 bool Connection::must_wait(const CommandSpec* spec) {
-  if (spec != nullptr && spec->appends) {
+  if (spec != nullptr && spec->appends()) {
     if (reads_in_flight_.load(std::memory_order_acquire) != 0) wait_ = Wait::Reads;
   } else if (appends_in_flight_.load(std::memory_order_acquire) != 0) {
     wait_ = Wait::Appends;
@@ -256,7 +249,7 @@ void Connection::dispatch(std::span<const std::string_view> args, const CommandS
   ctx_.stats.commands_processed.fetch_add(1, std::memory_order_relaxed);
   auto reply = std::make_shared<Reply>(session_.protocol);
   // The reply keeps the connection alive until it is finished (possibly on another thread).
-  const bool append = spec != nullptr && spec->appends;
+  const bool append = spec != nullptr && spec->appends();
   if (append) appends_in_flight_.fetch_add(1, std::memory_order_acq_rel);
   reply->set_on_finish([self = shared_from_this(), append] {
     if (append) self->appends_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
@@ -271,9 +264,9 @@ void Connection::dispatch(std::span<const std::string_view> args, const CommandS
     reply_error(reply, "INVALIDARG", "unknown command '" + upper_name(args[0]) + "'");
     return;
   }
-  t_current = this;
+  CommandContext c{ctx_, session_, args, std::move(reply), this};
   try {
-    spec->handler(ctx_, session_, args, reply);
+    run_command(*spec, c);
   } catch (const std::exception& e) {
     // A handler must not throw; the reply's state is unknown, so the connection cannot go on.
     spdlog::error("connection {}: command {} failed: {}", id_, upper_name(args[0]), e.what());
@@ -284,7 +277,6 @@ void Connection::dispatch(std::span<const std::string_view> args, const CommandS
     closing_ = true;
     close();
   }
-  t_current = nullptr;
   if (session_.close_after_reply) closing_ = true;  // QUIT
 }
 

@@ -16,12 +16,12 @@
 #include <string_view>
 #include <vector>
 
-#include "server/commands/command.hpp"
 #include "resp/request_parser.hpp"
+#include "server/commands/command.hpp"
 
 namespace sierra::server {
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection final : public ClientLink, public std::enable_shared_from_this<Connection> {
  public:
   // Stop reading while more than this many requests await their replies.
   static constexpr std::size_t kMaxOutstandingRequests = 10000;
@@ -35,7 +35,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Every handler of the connection runs on a strand made from the socket's executor.
   Connection(asio::ip::tcp::socket socket, ServerContext& ctx, uint64_t id);
-  ~Connection();
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -45,11 +45,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Thread-safe. Queues pre-encoded push bytes (encoded for session().protocol); they are
   // written after the replies that are already complete and never inside a reply. Dropped once
   // the connection is closing.
-  void push(std::string bytes);
+  void push(std::string bytes) override;
 
   // Thread-safe. `cb` runs once when the connection closes (on the connection's strand), or at
   // once if it has already closed. Used to drop subscriptions.
-  void on_close(std::function<void()> cb);
+  void on_close(std::function<void()> cb) override;
 
   // Thread-safe. Graceful stop: no new requests are read; the connection closes once its
   // outstanding replies are written.
@@ -58,20 +58,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void force_close();
 
   uint64_t id() const { return id_; }
+  uint64_t client_id() const override { return id_; }
   // Owned by the strand: read or change it only from a command handler of this connection.
   Session& session() { return session_; }
   // Bytes of replies and pushes queued but not yet written to the socket (approximate).
-  std::size_t pending_bytes() const { return pending_bytes_.load(std::memory_order_relaxed); }
-  bool closed() const { return closed_.load(std::memory_order_acquire); }
+  std::size_t pending_bytes() const override {
+    return pending_bytes_.load(std::memory_order_relaxed);
+  }
+  bool closed() const override { return closed_.load(std::memory_order_acquire); }
 
-  // The connection whose command is being dispatched on this thread (valid inside a handler
-  // call only; nullptr elsewhere). Lets subscription commands register pushes and on_close.
-  static std::shared_ptr<Connection> current();
-
-  // For the read executor: called with a job posted while a command is being dispatched,
-  // returns a wrapper that counts the job as one of that connection's reads in flight until it
-  // returns (see kMaxReadsInFlight). Elsewhere returns `job` unchanged.
-  static std::function<void()> track_read(std::function<void()> job);
+  // Counts `job` as one of this connection's reads in flight until it returns (see
+  // kMaxReadsInFlight); the job is skipped if the connection closed meanwhile.
+  std::function<void()> track_read(std::function<void()> job) override;
+  std::shared_ptr<ClientLink> share() override { return shared_from_this(); }
 
  private:
   using Strand = asio::strand<asio::any_io_executor>;

@@ -30,8 +30,9 @@ class ReadPool final : public ReadExecutor {
   ~ReadPool() override { stop(); }
 
   void post(std::function<void()> job) override {
-    // A read posted by a command counts against its connection's reads in flight.
-    asio::post(pool_, [job = Connection::track_read(std::move(job))] {
+    // A read posted by a command arrives wrapped by its connection's track_read
+    // (CommandContext::post_read), which counts it against that connection's reads in flight.
+    asio::post(pool_, [job = std::move(job)] {
       try {
         job();
       } catch (const std::exception& e) {

@@ -18,6 +18,9 @@
 //     open fails with DamagedLiveSegment and no file changes (byte-identical tree). Damage in
 //     the last batch cannot be told from a torn tail: recovery cuts the file at the start of
 //     the damaged transaction, with a warning, and every earlier event reads back intact.
+// The sweep proves itself: every flipped byte is read back from the file, and the damage of
+// every sample is tallied as detected (open error or refusal, read error, warning) or not; a
+// segment's damage must always be detected.
 // Header-only reads are verified by the record's header CRC (FORMAT.md "Header-only reads"): a
 // header-only read_event returns the exact fields or an error, never wrong fields (asserted).
 //
@@ -127,6 +130,13 @@ struct Tally {
   size_t truncations = 0;
   size_t refusals = 0;        // opens refused: damaged acknowledged data, files unchanged
   size_t events_dropped = 0;  // by truncations of the last batch, summed over samples
+  // The sweep proves itself: the flipped byte reached the file in every sample (asserted), and
+  // the engine noticed the damage (an open error or refusal, a read error, or a warning: a
+  // rebuilt or healed index, a truncation) in `detected` samples; in `undetected` ones every
+  // read was correct and nothing was said (damage in bytes no check covers, or none reads).
+  size_t damage_written = 0;
+  size_t detected = 0;
+  size_t undetected = 0;
   // Header-only read_event: samples where it returned wrong fields / nothing (asserted zero).
   size_t header_only_wrong = 0;
   size_t header_only_missing = 0;
@@ -419,17 +429,35 @@ class CorruptionSweep : public ::testing::Test {
     powerloss::copy_tree(pristine_, work_);
     const fs::path file = work_ / rel;
     const uint8_t mask = static_cast<uint8_t>(1 + rng_() % 255);
+    char original = 0;
     {
       std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
       f.seekg(static_cast<std::streamoff>(pos));
-      char c = 0;
-      f.get(c);
+      f.get(original);
       f.seekp(static_cast<std::streamoff>(pos));
-      f.put(static_cast<char>(static_cast<uint8_t>(c) ^ mask));
+      f.put(static_cast<char>(static_cast<uint8_t>(original) ^ mask));
+      EXPECT_TRUE(f.good()) << "flipping the byte failed";
     }
     SCOPED_TRACE(rel.string() + " byte " + std::to_string(pos) + " ^ " + std::to_string(mask) +
                  " (rerun with SIERRA_TEST_SEED=" + std::to_string(sweep_seed()) + ")");
     ++t.samples;
+    {
+      // The damage is on disk: the byte differs from the pristine copy's.
+      std::ifstream damaged(file, std::ios::binary);
+      std::ifstream intact(pristine_ / rel, std::ios::binary);
+      damaged.seekg(static_cast<std::streamoff>(pos));
+      intact.seekg(static_cast<std::streamoff>(pos));
+      char now = 0;
+      char was = 0;
+      damaged.get(now);
+      intact.get(was);
+      EXPECT_TRUE(damaged.good() && intact.good()) << "cannot read the flipped byte back";
+      EXPECT_EQ(was, original);
+      EXPECT_EQ(static_cast<uint8_t>(now), static_cast<uint8_t>(was ^ mask))
+          << "the flipped byte did not reach the file";
+      if (::testing::Test::HasFailure()) return false;
+      ++t.damage_written;
+    }
     const auto before = x.refuse ? read_tree(work_) : std::map<std::string, std::string>{};
     std::vector<std::string> warnings;
     std::mutex log_mu;
@@ -443,6 +471,7 @@ class CorruptionSweep : public ::testing::Test {
       EXPECT_FALSE(db) << "opened although acknowledged data of the live segment is damaged";
       if (db) return false;
       ++t.refusals;
+      ++t.detected;
       EXPECT_EQ(db.error().code, Errc::DamagedLiveSegment) << db.error().to_string();
       EXPECT_NE(db.error().message.find("sierradb check"), std::string::npos);
       EXPECT_TRUE(read_tree(work_) == before) << "the refused open modified files";
@@ -450,6 +479,7 @@ class CorruptionSweep : public ::testing::Test {
     }
     if (!db) {
       ++t.open_errors;
+      ++t.detected;
       EXPECT_EQ(x.kind, Expect::Kind::Lenient)
           << "open failed where it must not: " << db.error().to_string();
       return !::testing::Test::HasFailure();
@@ -462,6 +492,16 @@ class CorruptionSweep : public ::testing::Test {
       ++t.samples_with_read_errors;
     } else {
       ++t.fully_correct;
+    }
+    bool warned = false;
+    {
+      std::lock_guard lock(log_mu);
+      warned = !warnings.empty();
+    }
+    if (errors || warned) {
+      ++t.detected;
+    } else {
+      ++t.undetected;
     }
     if (x.live_cut) {
       ++t.truncations;
@@ -570,11 +610,22 @@ TEST_F(CorruptionSweep, EveryFileEveryRegion) {
         "  %-22s %4zu samples: %4zu fully correct, %4zu with read errors, %4zu open errors, %4zu "
         "refused opens (damaged acknowledged data, files unchanged), %4zu last-batch "
         "truncations (%zu events dropped in total)\n"
+        "  %-22s damage written %zu, detected %zu, undetected %zu\n"
         "  %-22s header-only read_event: %zu samples with wrong fields, %zu with an event "
         "missing\n",
         k.c_str(), t.samples, t.fully_correct, t.samples_with_read_errors, t.open_errors,
-        t.refusals, t.truncations, t.events_dropped, "", t.header_only_wrong,
-        t.header_only_missing);
+        t.refusals, t.truncations, t.events_dropped, "", t.damage_written, t.detected, t.undetected,
+        "", t.header_only_wrong, t.header_only_missing);
+    EXPECT_GT(t.samples, 0u) << k;
+    EXPECT_EQ(t.damage_written, t.samples) << k << ": a sample's damage was not written";
+    EXPECT_EQ(t.detected + t.undetected, t.samples) << k;
+    EXPECT_GT(t.detected, 0u) << k << ": no damage was ever noticed: the sweep tests nothing";
+    // Every byte of a segment file is under a check (header CRC, record CRCs, recovery's scan)
+    // and the reads touch every record: damage there never goes unnoticed. (Index files may
+    // carry bytes no lookup reads; their damage is then harmless and only counted.)
+    if (k.starts_with(file_name(SegmentKind::Events))) {
+      EXPECT_EQ(t.undetected, 0u) << k << ": damage of a segment went unnoticed";
+    }
   }
   std::printf("  %lld ms\n", static_cast<long long>(ms));
 }

@@ -160,6 +160,7 @@ class CrashTest : public ::testing::Test {
     }
     std::vector<Ack> all_acks;
     size_t cycles_with_acks = 0;
+    int kills = 0;  // children killed mid-run by SIGKILL
     for (int cycle = 0; cycle < cycles; ++cycle) {
       SCOPED_TRACE("cycle " + std::to_string(cycle) + " seed " + std::to_string(seed));
       int fds[2];
@@ -215,10 +216,14 @@ class CrashTest : public ::testing::Test {
                               << errc_name(static_cast<Errc>(a.errc));
       }
       if (!acks.empty()) ++cycles_with_acks;
+      // The fault took effect: the child died of our SIGKILL, not on its own.
       ASSERT_TRUE(WIFSIGNALED(status)) << "child exited on its own with " << status;
+      ASSERT_EQ(WTERMSIG(status), SIGKILL) << "child died of another signal";
+      ++kills;
       all_acks.insert(all_acks.end(), acks.begin(), acks.end());
       ASSERT_NO_FATAL_FAILURE(check(cfg, all_acks, acks.size(), next_version));
     }
+    EXPECT_EQ(kills, cycles) << "a cycle did not kill its child";
     EXPECT_GE(cycles_with_acks, static_cast<size_t>(cycles / 2));
     std::printf(
         "  %d cycles, %zu with acks, %zu acknowledged events, %zu durable but unacknowledged "

@@ -17,6 +17,7 @@
 
 #include "engine/database.hpp"
 #include "engine/database_test_util.hpp"
+#include "engine/fault_env.hpp"
 #include "engine/file.hpp"
 #include "engine/segment/paths.hpp"
 
@@ -1292,8 +1293,14 @@ TEST_F(DatabaseTest, CommitListenerReportsVisibleLatestSequences) {
 
 class DatabaseFaults : public DatabaseTest {
  protected:
-  void TearDown() override { FileFaults::clear(); }
+  // Every database of these tests runs on env_ (its faults reach no other database).
+  std::shared_ptr<Database> open(DatabaseBuilder b = DatabaseBuilder()) {
+    b.env(env_);
+    return DatabaseTest::open(std::move(b));
+  }
+  void TearDown() override { env_->clear(); }
   static bool is_segment(const fs::path& p) { return p.filename() == "data.evts"; }
+  std::shared_ptr<HookEnv> env_ = std::make_shared<HookEnv>();
 };
 
 TEST_F(DatabaseFaults, SyncFailureFailsTheAppendAndLeavesNoTrace) {
@@ -1301,14 +1308,17 @@ TEST_F(DatabaseFaults, SyncFailureFailsTheAppendAndLeavesNoTrace) {
   Keyed k;
   ASSERT_TRUE(append_one(*db, k.ev("s", EV::empty())));
   std::atomic<int> fail{1};
-  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
-    return op == FileFaults::Op::Sync && is_segment(p) && fail.fetch_sub(1) > 0 ? EIO : 0;
+  env_->set([&](HookEnv::Op op, const fs::path& p, uint64_t, size_t) {
+    return op == HookEnv::Op::Sync && is_segment(p) && fail.fetch_sub(1) > 0 ? EIO : 0;
   });
   NewEvent lost = k.ev("s", EV::exact(0), "never acknowledged");
   auto r = append_one(*db, lost);
   ASSERT_FALSE(r) << "an append whose fdatasync failed was acknowledged";
   EXPECT_EQ(r.error().code, Errc::Io) << r.error().to_string();
-  FileFaults::clear();
+  env_->clear();
+  EXPECT_EQ(env_->injected(HookEnv::Op::Sync), 1u) << "the sync fault was not injected";
+  EXPECT_NE(r.error().to_string().find("data.evts"), std::string::npos)
+      << "the append failed, but not on the injected fault: " << r.error().to_string();
   auto gone = db->read_event(k.pid, lost.event_id);
   ASSERT_TRUE(gone);
   EXPECT_FALSE(gone->has_value());
@@ -1341,14 +1351,16 @@ TEST_F(DatabaseFaults, WriteFailureNoSpace) {
   Keyed k;
   ASSERT_TRUE(append_one(*db, k.ev("s", EV::empty())));
   std::atomic<int> fail{1};
-  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
-    return op == FileFaults::Op::Write && is_segment(p) && fail.fetch_sub(1) > 0 ? ENOSPC : 0;
+  env_->set([&](HookEnv::Op op, const fs::path& p, uint64_t, size_t) {
+    return op == HookEnv::Op::Write && is_segment(p) && fail.fetch_sub(1) > 0 ? ENOSPC : 0;
   });
   NewEvent lost = k.ev("s", EV::exact(0));
   auto r = append_many(*db, {lost, k.ev("s", EV::exact(1))});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::NoSpace) << r.error().to_string();
-  FileFaults::clear();
+  EXPECT_EQ(r.error().sys_errno, ENOSPC);
+  env_->clear();
+  EXPECT_EQ(env_->injected(HookEnv::Op::Write), 1u) << "the ENOSPC was not injected";
   EXPECT_FALSE(db->read_event(k.pid, lost.event_id)->has_value());
   auto ok = append_many(*db, {k.ev("s", EV::exact(0)), k.ev("s", EV::exact(1))});
   ASSERT_TRUE(ok) << ok.error().to_string();
@@ -1367,8 +1379,8 @@ TEST_F(DatabaseFaults, FailedGroupCommitFailsEveryTransactionOfTheBatch) {
   Keyed k;
   ASSERT_TRUE(append_one(*db, k.ev("s", EV::empty())));
   std::atomic<int> fail{1};
-  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
-    return op == FileFaults::Op::Sync && is_segment(p) && fail.fetch_sub(1) > 0 ? EIO : 0;
+  env_->set([&](HookEnv::Op op, const fs::path& p, uint64_t, size_t) {
+    return op == HookEnv::Op::Sync && is_segment(p) && fail.fetch_sub(1) > 0 ? EIO : 0;
   });
   constexpr int kN = 10;
   std::vector<std::promise<Result<AppendResult>>> promises(kN);
@@ -1392,7 +1404,8 @@ TEST_F(DatabaseFaults, FailedGroupCommitFailsEveryTransactionOfTheBatch) {
       EXPECT_TRUE(db->read_event(k.pid, evs[i].event_id)->has_value());
     }
   }
-  FileFaults::clear();
+  env_->clear();
+  EXPECT_EQ(env_->injected(HookEnv::Op::Sync), 1u) << "the sync fault was not injected";
   EXPECT_GE(failed, 1);
   // The successful ones (a later batch) were renumbered after the failure: gapless from 1.
   EXPECT_EQ(seqs, iota_vec(1, 1 + seqs.size()));
@@ -1417,11 +1430,11 @@ TEST_F(DatabaseFaults, RolloverFailureIsAnErrorAndTheNextAppendRollsOver) {
   // The next append needs segment 1; creating it fails once.
   const SegmentId first_live = ok.back().segment_id;
   std::atomic<int> fail{1};
-  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
+  env_->set([&](HookEnv::Op op, const fs::path& p, uint64_t, size_t) {
     const bool new_segment =
         is_segment(p) &&
         p != get_path(dir_.path(), bucket_for_partition(k.pid, 4), first_live, SegmentKind::Events);
-    return op != FileFaults::Op::Truncate && new_segment && fail.fetch_sub(1) > 0 ? EIO : 0;
+    return op != HookEnv::Op::Truncate && new_segment && fail.fetch_sub(1) > 0 ? EIO : 0;
   });
   Result<AppendResult> r;
   int attempts = 0;
@@ -1429,7 +1442,8 @@ TEST_F(DatabaseFaults, RolloverFailureIsAnErrorAndTheNextAppendRollsOver) {
     r = append_one(*db, k.ev("s", EV::any(), std::string(6000, 'b')));
     ++attempts;
   } while (r && r->segment_id == first_live && attempts < 10);
-  FileFaults::clear();
+  env_->clear();
+  EXPECT_EQ(env_->injected(), 1u) << "the fault of the new segment was not injected";
   EXPECT_FALSE(r) << "rollover did not hit the fault";
   if (!r) {
     EXPECT_EQ(r.error().code, Errc::Io) << r.error().to_string();
@@ -1452,6 +1466,118 @@ TEST_F(DatabaseFaults, RolloverFailureIsAnErrorAndTheNextAppendRollsOver) {
   EXPECT_EQ(versions(scan_stream(*db, k.pid, "s")), iota_vec(0, n));
 }
 
+// Two databases in one process, each on its own Env: every segment sync of the first fails,
+// the second (and a third on the real filesystem) append as if nothing happened, and neither
+// Env ever sees a file of the other database.
+TEST_F(DatabaseFaults, FaultsOfOneEnvDoNotReachAnotherDatabase) {
+  TempDir other_dir;
+  TempDir real_dir;
+  std::atomic<uint64_t> foreign{0};  // operations an Env saw on another database's files
+  auto under = [](const fs::path& p, const fs::path& root) {
+    const std::string rel = fs::absolute(p)
+                                .lexically_normal()
+                                .lexically_relative(fs::absolute(root).lexically_normal())
+                                .string();
+    return !rel.empty() && !rel.starts_with("..");
+  };
+  std::atomic<uint64_t> other_ops{0};
+  auto other_env = HookEnv::make([&](HookEnv::Op, const fs::path& p, uint64_t, size_t) {
+    ++other_ops;
+    if (!under(p, other_dir.path())) ++foreign;
+    return 0;
+  });
+  // The failing database is opened before its faults start: the open syncs the new segment.
+  auto failing = open();
+  ASSERT_TRUE(failing);
+  env_->set([&](HookEnv::Op op, const fs::path& p, uint64_t, size_t) {
+    if (!under(p, dir_.path())) ++foreign;
+    return op == HookEnv::Op::Sync && is_segment(p) ? EIO : 0;
+  });
+  auto healthy = DatabaseBuilder().env(other_env).open(other_dir.path());
+  ASSERT_TRUE(healthy) << healthy.error().to_string();
+  auto plain = DatabaseBuilder().open(real_dir.path());
+  ASSERT_TRUE(plain) << plain.error().to_string();
+
+  Keyed k;
+  constexpr int kN = 5;
+  for (int i = 0; i < kN; ++i) {
+    auto bad = append_one(*failing, k.ev("s", EV::any()));
+    ASSERT_FALSE(bad) << "append " << i << " on the failing Env was acknowledged";
+    EXPECT_EQ(bad.error().code, Errc::Io) << bad.error().to_string();
+    auto good = append_one(**healthy, k.ev("s", i == 0 ? EV::empty() : EV::exact(i - 1)));
+    ASSERT_TRUE(good) << "append " << i << ": " << good.error().to_string();
+    auto also = append_one(**plain, k.ev("s", EV::any()));
+    ASSERT_TRUE(also) << "append " << i << ": " << also.error().to_string();
+  }
+  env_->clear();
+  EXPECT_GE(env_->injected(HookEnv::Op::Sync), static_cast<uint64_t>(kN));
+  EXPECT_EQ(other_env->injected(), 0u);
+  EXPECT_GT(other_ops.load(), 0u) << "the second database did not use its Env";
+  EXPECT_EQ(foreign.load(), 0u) << "an Env saw a file of another database";
+  EXPECT_EQ(sequences(scan_partition(**healthy, k.pid)), iota_vec(0, kN));
+  EXPECT_EQ(sequences(scan_partition(**plain, k.pid)), iota_vec(0, kN));
+  EXPECT_TRUE(scan_partition(*failing, k.pid).empty());
+  (*healthy)->close();
+  (*plain)->close();
+  failing->close();
+}
+
+// The Env reaches every file the engine makes: each regular file in the data directory after
+// appends, rollovers, background index writes and a reopen was created (or renamed into place)
+// through the database's Env, and its writes and syncs went through it too.
+TEST_F(DatabaseFaults, EveryFileOfTheDatabaseGoesThroughItsEnv) {
+  std::mutex mu;
+  std::set<std::string> made;  // paths created or renamed into place, relative to the dir
+  std::set<std::string> written;
+  std::set<std::string> synced;
+  const fs::path root = fs::absolute(dir_.path()).lexically_normal();
+  auto rel = [&](const fs::path& p) {
+    return fs::absolute(p).lexically_normal().lexically_relative(root).string();
+  };
+  auto env = HookEnv::make(
+      [&](HookEnv::Op op, const fs::path& p, uint64_t, size_t) {
+        std::lock_guard lock(mu);
+        if (op == HookEnv::Op::Create || op == HookEnv::Op::Rename) made.insert(rel(p));
+        if (op == HookEnv::Op::Write) written.insert(rel(p));
+        if (op == HookEnv::Op::Sync) synced.insert(rel(p));
+        return 0;
+      },
+      /*namespace_ops=*/true);
+  {
+    auto db = DatabaseTest::open(DatabaseBuilder().segment_size(64 * 1024).env(env));
+    ASSERT_TRUE(db);
+    Keyed k;
+    for (int i = 0; i < 30; ++i) {
+      ASSERT_TRUE(append_one(*db, k.ev("s", EV::any(), std::string(5000, 'e'))));
+    }
+    db->close();
+  }
+  {
+    auto db = DatabaseTest::open(DatabaseBuilder().segment_size(64 * 1024).env(env));
+    ASSERT_TRUE(db);
+    db->close();
+  }
+  size_t files = 0;
+  std::set<std::string> kinds;
+  std::lock_guard lock(mu);
+  for (const auto& e : fs::recursive_directory_iterator(dir_.path())) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    const std::string r = rel(e.path());
+    kinds.insert(e.path().filename().string());
+    EXPECT_TRUE(made.contains(r)) << r << " was not created through the Env";
+    EXPECT_TRUE(written.contains(r) || written.contains(r + ".tmp"))
+        << r << " was not written through the Env";
+    EXPECT_TRUE(synced.contains(r) || synced.contains(r + ".tmp"))
+        << r << " was not synced through the Env";
+  }
+  EXPECT_GT(files, 4u);
+  for (const char* want :
+       {"meta.json", "data.evts", "index.eidx", "partition.pidx", "stream.sidx"}) {
+    EXPECT_TRUE(kinds.contains(want)) << "no " << want << " was made";
+  }
+}
+
 TEST_F(DatabaseFaults, BackgroundIndexWriteFailureIsLoggedAndRebuiltOnOpen) {
   std::mutex mu;
   std::vector<std::string> errors;
@@ -1462,8 +1588,8 @@ TEST_F(DatabaseFaults, BackgroundIndexWriteFailureIsLoggedAndRebuiltOnOpen) {
     }
   };
   auto db = open(DatabaseBuilder().segment_size(64 * 1024).log_sink(sink));
-  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
-    return op == FileFaults::Op::Write && p.string().find(".eidx") != std::string::npos ? EIO : 0;
+  env_->set([&](HookEnv::Op op, const fs::path& p, uint64_t, size_t) {
+    return op == HookEnv::Op::Write && p.string().find(".eidx") != std::string::npos ? EIO : 0;
   });
   Keyed k;
   std::vector<NewEvent> evs;
@@ -1474,7 +1600,8 @@ TEST_F(DatabaseFaults, BackgroundIndexWriteFailureIsLoggedAndRebuiltOnOpen) {
   // Served from the in-memory indexes meanwhile.
   for (const auto& e : evs) EXPECT_TRUE(db->read_event(k.pid, e.event_id)->has_value());
   db->close();
-  FileFaults::clear();
+  env_->clear();
+  EXPECT_GE(env_->injected(HookEnv::Op::Write), 1u) << "no event index write was failed";
   {
     std::lock_guard lock(mu);
     EXPECT_FALSE(errors.empty()) << "the failed index write was not logged";

@@ -16,7 +16,7 @@
 #include "engine/check/repair.hpp"
 #include "engine/database.hpp"
 #include "engine/database_test_util.hpp"
-#include "engine/file.hpp"
+#include "engine/fault_env.hpp"
 #include "engine/segment/format.hpp"
 #include "engine/segment/paths.hpp"
 
@@ -30,7 +30,7 @@ using EV = ExpectedVersion;
 constexpr uint16_t kParts = 4;
 constexpr uint64_t kSegment = 16 * 1024;
 
-DatabaseBuilder builder() {
+DatabaseBuilder plain_builder() {
   return DatabaseBuilder()
       .segment_size(kSegment)
       .partition_count(kParts)
@@ -75,7 +75,8 @@ struct Written {
 
 class FaultTolerance : public ::testing::Test {
  protected:
-  void TearDown() override { FileFaults::clear(); }
+  // Every database of a test works through env_ (faults injected with env_->set).
+  DatabaseBuilder builder() { return plain_builder().env(env_); }
 
   // Appends single events round-robin over three streams (of different partitions) until the
   // live segment is `segments` or more.
@@ -115,6 +116,7 @@ class FaultTolerance : public ::testing::Test {
     }
   }
 
+  std::shared_ptr<HookEnv> env_ = HookEnv::make({});
   TempDir tmp_{"sierra-faults"};
   std::vector<Written> written_;
 };
@@ -124,8 +126,8 @@ class FaultTolerance : public ::testing::Test {
 TEST_F(FaultTolerance, FailedIndexWritesAreRetriedOnceTheDiskTakesThem) {
   std::atomic<bool> full{true};
   std::atomic<int> refused{0};
-  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t, size_t) {
-    if (op == FileFaults::Op::Write && is_index_file(p) && full.load()) {
+  env_->set([&](HookEnv::Op op, const fs::path& p, uint64_t, size_t) {
+    if (op == HookEnv::Op::Write && is_index_file(p) && full.load()) {
       refused.fetch_add(1);
       return ENOSPC;
     }
@@ -171,8 +173,8 @@ TEST_F(FaultTolerance, OpenSucceedsOnAFullDiskAndWritesIndexFilesLater) {
     }
   }
   std::atomic<bool> full{true};
-  FileFaults::set([&](FileFaults::Op op, const fs::path&, uint64_t, size_t) {
-    return op == FileFaults::Op::Write && full.load() ? ENOSPC : 0;
+  env_->set([&](HookEnv::Op op, const fs::path&, uint64_t, size_t) {
+    return op == HookEnv::Op::Write && full.load() ? ENOSPC : 0;
   });
   auto db = builder().open(tmp_.path());
   ASSERT_TRUE(db) << "open must succeed on a full disk: " << db.error().to_string();
@@ -202,8 +204,8 @@ TEST_F(FaultTolerance, AFailedRolloverHeaderWriteLeavesNoSegmentBehind) {
   // The next rollover creates segment 2: its header write fails.
   std::atomic<bool> full{true};
   const fs::path next = get_path(tmp_.path(), 0, 2, SegmentKind::Events);
-  FileFaults::set([&](FileFaults::Op op, const fs::path& p, uint64_t off, size_t) {
-    return op == FileFaults::Op::Write && p == next && off == 0 && full.load() ? ENOSPC : 0;
+  env_->set([&](HookEnv::Op op, const fs::path& p, uint64_t off, size_t) {
+    return op == HookEnv::Op::Write && p == next && off == 0 && full.load() ? ENOSPC : 0;
   });
   bool failed = false;
   for (int i = 0; i < 1000 && !failed; ++i) {

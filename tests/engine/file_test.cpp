@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/fault_env.hpp"
+
 namespace sierra {
 namespace {
 
@@ -23,7 +25,6 @@ class FileTest : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override {
-    FileFaults::clear();
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
@@ -170,13 +171,14 @@ TEST_F(FileTest, SyncDirectory) {
 }
 
 TEST_F(FileTest, FaultHookNoSpaceOnWrite) {
-  auto f = File::open(dir_ / "faulty", File::Mode::CreateNew);
+  auto env = std::make_shared<HookEnv>();
+  auto f = File::open(dir_ / "faulty", File::Mode::CreateNew, env);
   ASSERT_TRUE(f.has_value());
   std::atomic<int> calls{0};
-  FileFaults::set([&](FileFaults::Op op, const fs::path& path, uint64_t offset, size_t len) {
+  env->set([&](HookEnv::Op op, const fs::path& path, uint64_t offset, size_t len) {
     ++calls;
     EXPECT_EQ(path, dir_ / "faulty");
-    if (op == FileFaults::Op::Write) {
+    if (op == HookEnv::Op::Write) {
       EXPECT_EQ(offset, 0u);
       EXPECT_EQ(len, 5u);
       return ENOSPC;
@@ -188,20 +190,28 @@ TEST_F(FileTest, FaultHookNoSpaceOnWrite) {
   EXPECT_EQ(st.error().code, Errc::NoSpace);
   EXPECT_EQ(st.error().sys_errno, ENOSPC);
   EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(env->injected(HookEnv::Op::Write), 1u);
   EXPECT_EQ(*f->size(), 0u);  // nothing written
   EXPECT_TRUE(f->datasync().has_value());
 
-  FileFaults::clear();
+  // A file opened without an Env uses the real one: the hook never sees it.
+  auto plain = File::open(dir_ / "plain", File::Mode::CreateNew);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_TRUE(plain->pwrite_all("hello", 5, 0).has_value());
+  EXPECT_EQ(calls.load(), 2);  // only the datasync above
+
+  env->clear();
   EXPECT_TRUE(f->pwrite_all("hello", 5, 0).has_value());
   EXPECT_EQ(*f->size(), 5u);
 }
 
 TEST_F(FileTest, FaultHookOnSyncAndTruncate) {
-  auto f = File::open(dir_ / "faulty", File::Mode::CreateNew);
+  auto env = std::make_shared<HookEnv>();
+  auto f = File::open(dir_ / "faulty", File::Mode::CreateNew, env);
   ASSERT_TRUE(f.has_value());
   ASSERT_TRUE(f->pwrite_all("hello", 5, 0).has_value());
-  FileFaults::set([](FileFaults::Op op, const fs::path&, uint64_t, size_t) {
-    return op == FileFaults::Op::Write ? 0 : EIO;
+  env->set([](HookEnv::Op op, const fs::path&, uint64_t, size_t) {
+    return op == HookEnv::Op::Write ? 0 : EIO;
   });
   auto s1 = f->datasync();
   ASSERT_FALSE(s1.has_value());
@@ -215,7 +225,9 @@ TEST_F(FileTest, FaultHookOnSyncAndTruncate) {
 
   // write_file_atomically reports the failure and cleans up its temporary file.
   const std::vector<uint8_t> data = {1, 2, 3};
-  EXPECT_FALSE(write_file_atomically(dir_ / "atomic", data).has_value());
+  EXPECT_FALSE(write_file_atomically(dir_ / "atomic", data, env).has_value());
+  EXPECT_GE(env->injected(HookEnv::Op::Sync), 3u);  // datasync, sync, and the temp file's sync
+  EXPECT_EQ(env->injected(HookEnv::Op::Truncate), 1u);
   EXPECT_FALSE(fs::exists(dir_ / "atomic"));
   EXPECT_FALSE(fs::exists(dir_ / "atomic.tmp"));
 }

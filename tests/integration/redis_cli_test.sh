@@ -488,12 +488,51 @@ expect "SELECT 0" cli SELECT 0 <<'EOF'
 OK
 EOF
 expect_match "SELECT 1" '\(error\) .*' "$(cli SELECT 1)"
-expect "COMMAND" cli COMMAND <<'EOF'
-(empty array)
+# COMMAND answers from the command table (these replaced the old "(empty array)" placeholder).
+expect_match "COMMAND lists every command's info" ' ?1\)  1\) "ping".*19\)  1\) "eunsub".*' \
+  "$(cli COMMAND)"
+expect "COMMAND COUNT" cli COMMAND COUNT <<'EOF'
+(integer) 19
 EOF
-expect "COMMAND DOCS" cli COMMAND DOCS <<'EOF'
-(empty array)
+expect "COMMAND INFO" cli COMMAND INFO eget nosuch <<'EOF'
+1)  1) "eget"
+    2) (integer) 2
+    3) 1~ readonly
+       2~ fast
+    4) (integer) 1
+    5) (integer) 1
+    6) (integer) 1
+    7) 1~ @read
+       2~ @stream
+       3~ @fast
+    8) (empty set)
+    9) 1) 1# "flags" => 
+             1~ RO
+             2~ ACCESS
+          2# "begin_search" => 
+             1# "type" => "index"
+             2# "spec" => 1# "index" => (integer) 1
+          3# "find_keys" => 
+             1# "type" => "range"
+             2# "spec" => 
+                1# "lastkey" => (integer) 0
+                2# "keystep" => (integer) 1
+                3# "limit" => (integer) 0
+   10) (empty array)
+2) (nil)
 EOF
+expect "COMMAND DOCS" cli COMMAND DOCS eack <<'EOF'
+1# "eack" => 
+   1# "summary" => "Acknowledges a subscription's messages up to a cursor."
+   2# "since" => "0.1.0"
+   3# "group" => "pubsub"
+   4# "arguments" => 
+      1) 1# "name" => "subscription_id"
+         2# "type" => "string"
+      2) 1# "name" => "cursor"
+         2# "type" => "integer"
+EOF
+expect_match "COMMAND DOCS of every command" ' ?1# "ping" => .*19# "eunsub" => .*' "$(cli COMMAND DOCS)"
 expect "unknown command" cli FOO bar <<'EOF'
 (error) INVALIDARG unknown command 'FOO'
 EOF

@@ -125,7 +125,20 @@ class RedisPyTest(unittest.TestCase):
         self.assertEqual(self.r.execute_command("CLIENT", "SETINFO", "LIB-NAME", "redis-py"), "OK")
         self.assertEqual(self.r.execute_command("CLIENT", "SETINFO", "LIB-VER", redis.__version__),
                          "OK")
-        self.assertEqual(self.r.command(), {})  # empty array, parsed by redis-py into a dict
+        # COMMAND answers from the command table (this replaced the old empty-array check).
+        commands = self.r.command()  # parsed by redis-py into a dict by name
+        self.assertEqual(len(commands), self.r.command_count())
+        self.assertIn("ping", commands)
+        eappend = commands["eappend"]
+        self.assertEqual(eappend["arity"], -3)
+        self.assertIn("write", eappend["flags"])
+        self.assertEqual((eappend["first_key_pos"], eappend["last_key_pos"], eappend["step_count"]),
+                         (1, 1, 1))
+        self.assertEqual(len(eappend["key_specifications"]), 2)
+        self.assertEqual(commands["eget"]["arity"], 2)
+        self.assertIn("readonly", commands["eget"]["flags"])
+        self.assertEqual(sorted(self.r.command_list()), sorted(commands))
+        self.assertEqual(self.r.command_getkeys("EAPPEND", "s", "E"), ["s"])
 
     def test_info(self):
         info = self.r.info()  # redis-py parses the text sections

@@ -1,7 +1,8 @@
 // Data commands (EAPPEND, EMAPPEND, EGET, ESCAN, ESVER, EPSCAN, EPSEQ) called directly with a
 // real Database in a temporary directory; replies checked byte for byte or parsed with
 // ReplyReader.
-#include "server/commands/data_commands.hpp"
+#include "server/commands/append_commands.hpp"
+#include "server/commands/read_commands.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -14,8 +15,8 @@
 #include <vector>
 
 #include "engine/ids.hpp"
-#include "server/commands/arguments.hpp"
 #include "resp/reply_reader.hpp"
+#include "server/commands/arguments.hpp"
 
 namespace sierra::server {
 namespace {
@@ -85,7 +86,14 @@ class DataCommandsTest : public ::testing::Test {
     std::vector<std::string_view> views(args.begin(), args.end());
     auto reply = std::make_shared<Reply>(protocol);
     session_.protocol = protocol;
-    handler(ctx_, session_, Args(views), reply);
+    CommandContext c{ctx_, session_, Args(views), reply};
+    // Through the central entry point (arity check) when `handler` is the one of args[0].
+    const CommandSpec* spec = find_command(views.front());
+    if (spec != nullptr && spec->handler == handler) {
+      run_command(*spec, c);
+    } else {
+      handler(c);
+    }
     // The argument storage dies here, as it does in the connection after the handler returns.
     args.assign(args.size(), std::string(80, 'X'));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -682,7 +690,8 @@ TEST_F(DataCommandsTest, ConcurrentAppendsFinishOnWriterThreads) {
     std::vector<std::string> args = {"EAPPEND", stream, "E"};
     std::vector<std::string_view> views(args.begin(), args.end());
     replies.push_back(std::make_shared<Reply>(3));
-    cmd_eappend(ctx_, session_, Args(views), replies.back());
+    CommandContext c{ctx_, session_, Args(views), replies.back()};
+    cmd_eappend(c);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   std::vector<std::vector<int64_t>> versions(8);
@@ -788,7 +797,8 @@ TEST_F(DataCommandsTest, ReadsRunOnTheExecutorWithCopiedArguments) {
   std::vector<std::string> args = {"ESCAN", "user-123", "-", "+", "COUNT", "5"};
   std::vector<std::string_view> views(args.begin(), args.end());
   auto reply = std::make_shared<Reply>(3);
-  cmd_escan(ctx_, session_, Args(views), reply);
+  CommandContext c{ctx_, session_, Args(views), reply};
+  cmd_escan(c);
   EXPECT_FALSE(reply->done());
   for (auto& a : args) a.assign(100, 'Z');
   ASSERT_EQ(deferred.jobs.size(), 1u);
@@ -811,7 +821,8 @@ TEST_F(DataCommandsTest, PointReadsRunInlineScansOnTheExecutor) {
         std::vector<std::string>{"ESVER", "user-123"}, std::vector<std::string>{"EPSEQ", "21"}}) {
     std::vector<std::string_view> views(args.begin(), args.end());
     auto reply = std::make_shared<Reply>(3);
-    find_command(args[0])->handler(ctx_, session_, Args(views), reply);
+    CommandContext c{ctx_, session_, Args(views), reply};
+    run_command(*find_command(args[0]), c);
     EXPECT_TRUE(reply->done()) << args[0];
     EXPECT_NE(reply->bytes().front(), '-') << args[0] << ": " << reply->bytes();
   }

@@ -404,7 +404,7 @@ TEST_F(SubscriptionTest, EsubPartitionKeyAndLatest) {
   append(w, "keyed", 3, key);
   Client c(port());
   const std::string id = subscribe(c, {"ESUB", "keyed", "PARTITION_KEY", key});  // LATEST
-  EXPECT_FALSE(c.next_push(200ms).has_value());  // old events never (§7.6)
+  EXPECT_FALSE(c.next_push(200ms).has_value());  // old events never (§7.6: LATEST = from now)
   append(w, "keyed", 2, key);
   auto ms = receive(c, id, 2, false);
   ASSERT_EQ(ms.size(), 2u);

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "group_key.hpp"
 #include "histogram.hpp"
 #include "resp/reply_reader.hpp"
 
@@ -438,12 +439,10 @@ class Conn {
         break;
       }
       case Workload::EMAppend: {
-        // Group g: streams <prefix>tx<g>-<k> always written with partition key pk(g).
+        // Group g: streams <prefix>tx<g>-<k> always written with partition key pk(g), which
+        // spreads the groups over all partitions (group_key.hpp).
         uint64_t g = t_.rng.below(o.streams);
-        char pk[48];
-        std::snprintf(pk, sizeof pk, "%08x-0000-4000-8000-%012llx",
-                      static_cast<unsigned>(g & 0xffffffffU),
-                      static_cast<unsigned long long>(g & 0xffffffffffffULL));
+        const std::string pk = sierra::bench::group_partition_key(g);
         CmdBuilder b;
         b.arg("EMAPPEND");
         b.arg(pk);
@@ -1046,7 +1045,8 @@ int main(int argc, char** argv) {
         "  eappend-exact  one stream per connection (<prefix>exact-<i>), exact expected\n"
         "                 versions read with ESVER at start; works with strict versioning\n"
         "  emappend       EMAPPEND of --batch events to streams <prefix>tx<g>-0..K-1 of a\n"
-        "                 random group g (one partition key per group); needs strict off\n"
+        "                 random group g (one partition key per group, groups spread over\n"
+        "                 all partitions); needs strict off\n"
         "  eget           EGET of random existing event ids (collected with ESCAN)\n"
         "  escan          ESCAN <random stream> - + COUNT --count\n"
         "  epscan         EPSCAN <random partition> <random start> + COUNT --count\n"

@@ -43,8 +43,9 @@ Bucket::Bucket(Config config) : cfg_(std::move(config)) {
   index_retry_ = std::make_unique<IndexWriteRetry>(
       cfg_.id,
       [this](const IndexWriteRetry::Job& job) -> Status {
-        if (auto s = write_index_files(cfg_.base, cfg_.id, job.segment, *job.mem); !s) return s;
-        auto seg = open_closed_segment_files(cfg_.base, cfg_.id, job.reader);
+        if (auto s = write_index_files(cfg_.base, cfg_.id, job.segment, *job.mem, cfg_.env); !s)
+          return s;
+        auto seg = open_closed_segment_files(cfg_.base, cfg_.id, job.reader, cfg_.env);
         if (!seg) return std::unexpected(seg.error());
         replace_closed(std::move(*seg));
         return {};
@@ -85,7 +86,7 @@ Status Bucket::recover() {
     std::error_code ec;
     const fs::path path = get_path(base, bid, with_data.back(), SegmentKind::Events);
     uintmax_t size = 0;
-    if (!is_interrupted_creation(path, bid, with_data.back(), &size)) break;
+    if (!is_interrupted_creation(path, bid, with_data.back(), &size, cfg_.env)) break;
     log(LogLevel::Warn, "bucket " + std::to_string(bid) + " segment " +
                             std::to_string(with_data.back()) + ": removing a segment whose " +
                             "creation was interrupted (" + std::to_string(size) + " bytes)");
@@ -115,14 +116,14 @@ Status Bucket::recover() {
   for (SegmentId s : with_data) {
     if (s == live) break;
     const fs::path path = get_path(base, bid, s, SegmentKind::Events);
-    auto reader = SegmentReader::open(path, bid, s);
+    auto reader = SegmentReader::open(path, bid, s, nullptr, cfg_.env);
     if (!reader && reader.error().code == Errc::CorruptHeader) {
       const Error why = reader.error();
-      reader = open_reader_ignoring_header(path, bid, s);
+      reader = open_reader_ignoring_header(path, bid, s, cfg_.env);
       if (reader) quarantine_add(s, "segment header damaged (" + why.message + ")", false);
     }
     if (!reader) return std::unexpected(reader.error());
-    auto seg = open_closed_segment_files(base, bid, *reader);
+    auto seg = open_closed_segment_files(base, bid, *reader, cfg_.env);
     if (!seg) {
       log(LogLevel::Warn, "bucket " + std::to_string(bid) + " segment " + std::to_string(s) +
                               ": index files unusable (" + seg.error().to_string() +
@@ -146,20 +147,20 @@ Status Bucket::recover() {
                        salvaged->lossy);
         rebuilt.push_back(closed->size());
         closed->push_back(std::make_shared<const ClosedSegment>(
-            *reader, std::make_shared<const OpenIndexes>(std::move(salvaged->indexes))));
+            *reader, std::make_shared<const LiveIndexes>(std::move(salvaged->indexes))));
         continue;
       }
       if (!idx) return std::unexpected(idx.error());
       rebuilt.push_back(closed->size());
-      auto mem = std::make_shared<const OpenIndexes>(std::move(*idx));
-      if (auto w = write_index_files(base, bid, s, *mem); !w) {
+      auto mem = std::make_shared<const LiveIndexes>(std::move(*idx));
+      if (auto w = write_index_files(base, bid, s, *mem, cfg_.env); !w) {
         // A full (or failing) disk must not stop the open: serve the segment from the rebuilt
         // in-memory indexes and write its files once the disk takes them again.
         closed->push_back(std::make_shared<const ClosedSegment>(*reader, mem));
         retry_later.push_back({IndexWriteRetry::Job{s, std::move(mem), *reader}, w.error()});
         continue;
       }
-      seg = open_closed_segment_files(base, bid, *reader);
+      seg = open_closed_segment_files(base, bid, *reader, cfg_.env);
       if (!seg) return std::unexpected(seg.error());
     }
     closed->push_back(std::move(*seg));
@@ -170,11 +171,12 @@ Status Bucket::recover() {
   RecoveryReport report;
   if (with_data.empty()) {
     if (auto d = ensure_segment_dir(base, bid, 0); !d) return std::unexpected(d.error());
-    auto w = SegmentWriter::create(base, bid, 0, cfg_.segment_size);
+    auto w = SegmentWriter::create(base, bid, 0, cfg_.segment_size, cfg_.env);
     if (!w) return std::unexpected(w.error());
     writer = std::move(*w);
   } else {
-    auto w = SegmentWriter::open(base, bid, live, cfg_.segment_size, &report);
+    auto w = SegmentWriter::open(base, bid, live, cfg_.segment_size, &report,
+                                 OnAcknowledgedDamage::Refuse, cfg_.env);
     if (!w) {
       // The live segment decides where the next append goes: damage in it keeps the refusal,
       // with what to run.
@@ -200,7 +202,7 @@ Status Bucket::recover() {
     }
   }
   auto reader = SegmentReader::open(get_path(base, bid, live, SegmentKind::Events), bid, live,
-                                    writer->flushed_offset_handle());
+                                    writer->flushed_offset_handle(), cfg_.env);
   if (!reader) return std::unexpected(reader.error());
   auto idx = build_indexes_from_segment(*reader);
   if (!idx) return std::unexpected(idx.error());
@@ -262,7 +264,7 @@ Status Bucket::recover() {
   std::unique_lock lock(mu_);
   live_id_ = live;
   live_reader_ = std::move(*reader);
-  live_ = std::make_shared<OpenIndexes>(std::move(*idx));
+  live_ = std::make_shared<LiveIndexes>(std::move(*idx));
   closed_ = std::move(closed);
   watermarks_ = wm;
   writer_ = std::move(writer);
@@ -299,7 +301,8 @@ Result<Bucket::CachedStream*> Bucket::lookup_stream(PartitionId pid, const std::
       closed = closed_;
     }
     for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
-      auto s = on_closed(*it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
+      auto s = query_closed_healing(
+          *it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
       if (!s) return std::unexpected(s.error());
       if (*s) {
         st = StreamState{(*s)->partition_key, (*s)->version_max, true};
@@ -482,7 +485,7 @@ std::vector<std::pair<PartitionId, uint64_t>> Bucket::commit_staged() {
       auto& [key, st] = *p.stream;
       Status s;
       if (st.live_entry != nullptr) {
-        s = OpenStreamIndex::insert_into(*st.live_entry, p.pid, key.stream_id, p.partition_key,
+        s = LiveStreamIndex::insert_into(*st.live_entry, p.pid, key.stream_id, p.partition_key,
                                          p.version, p.offset);
       } else if (auto e = live_->streams.insert(p.pid, key.stream_id, p.partition_key, p.version,
                                                 p.offset)) {
@@ -531,15 +534,16 @@ Status Bucket::reopen_writer() {
   const uint64_t durable_end = writer_->flushed_offset();
   const fs::path path = get_path(cfg_.base, cfg_.id, live_id_, SegmentKind::Events);
   {
-    auto f = File::open(path, File::Mode::ReadWrite);
+    auto f = File::open(path, File::Mode::ReadWrite, cfg_.env);
     if (!f) return std::unexpected(f.error());
     if (auto s = f->truncate(durable_end); !s) return s;
     if (auto s = f->sync(); !s) return s;
   }
   RecoveryReport report;
-  auto w = SegmentWriter::open(cfg_.base, cfg_.id, live_id_, cfg_.segment_size, &report);
+  auto w = SegmentWriter::open(cfg_.base, cfg_.id, live_id_, cfg_.segment_size, &report,
+                               OnAcknowledgedDamage::Refuse, cfg_.env);
   if (!w) return std::unexpected(w.error());
-  auto r = SegmentReader::open(path, cfg_.id, live_id_, (*w)->flushed_offset_handle());
+  auto r = SegmentReader::open(path, cfg_.id, live_id_, (*w)->flushed_offset_handle(), cfg_.env);
   if (!r) return std::unexpected(r.error());
   writer_ = std::move(*w);
   std::unique_lock lock(mu_);
@@ -568,17 +572,17 @@ Status Bucket::rollover() {
     return std::unexpected(e);
   };
   if (auto d = ensure_segment_dir(base, cfg_.id, new_id); !d) return drop_new(d.error());
-  auto w = SegmentWriter::create(base, cfg_.id, new_id, cfg_.segment_size);
+  auto w = SegmentWriter::create(base, cfg_.id, new_id, cfg_.segment_size, cfg_.env);
   if (!w) return drop_new(w.error());
   auto r = SegmentReader::open(get_path(base, cfg_.id, new_id, SegmentKind::Events), cfg_.id,
-                               new_id, (*w)->flushed_offset_handle());
+                               new_id, (*w)->flushed_offset_handle(), cfg_.env);
   if (!r) return drop_new(r.error());
   if (auto s = writer_->close(); !s) {
     log(LogLevel::Warn, "closing segment failed: " + s.error().to_string());
   }
   writer_ = std::move(*w);
 
-  std::shared_ptr<const OpenIndexes> mem = live_;
+  std::shared_ptr<const LiveIndexes> mem = live_;
   std::shared_ptr<SegmentReader> old_reader = live_reader_;
   auto closed_seg = std::make_shared<ClosedSegment>(old_reader, mem);
   {
@@ -588,7 +592,7 @@ Status Bucket::rollover() {
     closed->push_back(std::move(closed_seg));
     live_id_ = new_id;
     live_reader_ = std::move(*r);
-    live_ = std::make_shared<OpenIndexes>();
+    live_ = std::make_shared<LiveIndexes>();
     closed_ = std::move(closed);
   }
   streams_.clear();  // cached entries stay valid, but keep the cache small across segments
@@ -599,16 +603,17 @@ Status Bucket::rollover() {
 
 // Writes a closed segment's index files on the background thread, then serves the segment from
 // them. On failure the in-memory indexes keep serving and IndexWriteRetry tries again.
-void Bucket::schedule_index_write(SegmentId seg_id, std::shared_ptr<const OpenIndexes> mem,
+void Bucket::schedule_index_write(SegmentId seg_id, std::shared_ptr<const LiveIndexes> mem,
                                   std::shared_ptr<SegmentReader> reader) {
   const fs::path base = cfg_.base;
   const BucketId bid = cfg_.id;
-  cfg_.index_jobs([this, base, bid, seg_id, mem, reader]() {
-    if (auto s = write_index_files(base, bid, seg_id, *mem); !s) {
+  std::shared_ptr<Env> env = cfg_.env;
+  cfg_.index_jobs([this, base, bid, seg_id, mem, reader, env]() {
+    if (auto s = write_index_files(base, bid, seg_id, *mem, env); !s) {
       index_retry_->add(IndexWriteRetry::Job{seg_id, mem, reader}, s.error());
       return;
     }
-    auto seg = open_closed_segment_files(base, bid, reader);
+    auto seg = open_closed_segment_files(base, bid, reader, env);
     if (!seg) {
       index_retry_->add(IndexWriteRetry::Job{seg_id, mem, reader}, seg.error());
       return;
@@ -634,7 +639,7 @@ Result<std::shared_ptr<const ClosedSegment>> Bucket::heal_closed(
                           why.to_string() + "); rebuilding it from the segment");
   auto idx = build_indexes_from_segment(damaged->reader());
   if (!idx) return std::unexpected(idx.error());
-  auto mem = std::make_shared<const OpenIndexes>(std::move(*idx));
+  auto mem = std::make_shared<const LiveIndexes>(std::move(*idx));
   auto seg = std::make_shared<const ClosedSegment>(damaged->reader(), mem);
   replace_closed(seg);
   schedule_index_write(damaged->id(), std::move(mem), damaged->reader());
@@ -684,8 +689,8 @@ Status Bucket::set_confirmations(SegmentId segment, std::span<const uint64_t> of
     }
     return {};
   }
-  auto file =
-      File::open(get_path(cfg_.base, cfg_.id, segment, SegmentKind::Events), File::Mode::ReadWrite);
+  auto file = File::open(get_path(cfg_.base, cfg_.id, segment, SegmentKind::Events),
+                         File::Mode::ReadWrite, cfg_.env);
   if (!file) return std::unexpected(file.error());
   for (uint64_t off : targets) {
     auto rec = reader->read_record(off, true);

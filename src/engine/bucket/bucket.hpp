@@ -21,7 +21,7 @@
 #include "engine/bucket/index_write_retry.hpp"
 #include "engine/bucket/quarantine.hpp"
 #include "engine/database.hpp"
-#include "engine/index/open_indexes.hpp"
+#include "engine/index/live_index.hpp"
 #include "engine/segment/segment_reader.hpp"
 #include "engine/segment/segment_writer.hpp"
 #include "engine/transaction.hpp"
@@ -41,7 +41,8 @@ class Bucket {
     uint64_t segment_size = 0;
     uint16_t partition_count = 0;
     LogSink log;
-    IndexJobSink index_jobs;  // runs a job on the background thread
+    IndexJobSink index_jobs;                 // runs a job on the background thread
+    std::shared_ptr<Env> env = Env::real();  // every file of the bucket goes through it
   };
 
   static Result<std::unique_ptr<Bucket>> open(Config config);
@@ -61,7 +62,7 @@ class Bucket {
   auto with_live(Fn&& fn) const {
     std::shared_lock lock(mu_);
     View v{live_id_, live_reader_, closed_};
-    return fn(v, static_cast<const OpenIndexes&>(*live_));
+    return fn(v, static_cast<const LiveIndexes&>(*live_));
   }
   // Next sequence that will become visible in `pid` (= latest visible + 1), 0 if none.
   uint64_t watermark(PartitionId pid) const;
@@ -95,7 +96,8 @@ class Bucket {
 
   // Runs fn(segment); if it fails with CorruptIndex, heals the segment and runs fn once more.
   template <class Fn>
-  auto on_closed(const std::shared_ptr<const ClosedSegment>& seg, Fn&& fn) -> decltype(fn(*seg)) {
+  auto query_closed_healing(const std::shared_ptr<const ClosedSegment>& seg, Fn&& fn)
+      -> decltype(fn(*seg)) {
     auto r = fn(*seg);
     if (!r && r.error().code == Errc::CorruptIndex) {
       auto healed = heal_closed(seg, r.error());
@@ -143,7 +145,7 @@ class Bucket {
   uint64_t next_sequence(PartitionId pid);
   void reset_tentative_state();
   Status reopen_writer();
-  void schedule_index_write(SegmentId seg_id, std::shared_ptr<const OpenIndexes> mem,
+  void schedule_index_write(SegmentId seg_id, std::shared_ptr<const LiveIndexes> mem,
                             std::shared_ptr<SegmentReader> reader);
   void log(LogLevel level, const std::string& msg) const;
 
@@ -154,7 +156,7 @@ class Bucket {
   std::mutex heal_mu_;  // one heal at a time
   SegmentId live_id_ = 0;
   std::shared_ptr<SegmentReader> live_reader_;
-  std::shared_ptr<OpenIndexes> live_;
+  std::shared_ptr<LiveIndexes> live_;
   std::shared_ptr<const ClosedList> closed_;
   std::unordered_map<PartitionId, uint64_t> watermarks_;
   std::shared_ptr<const Quarantine> quarantine_;  // set by recover, then never changed

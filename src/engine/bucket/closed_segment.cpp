@@ -7,7 +7,7 @@
 namespace sierra {
 
 ClosedSegment::ClosedSegment(std::shared_ptr<SegmentReader> reader,
-                             std::shared_ptr<const OpenIndexes> mem)
+                             std::shared_ptr<const LiveIndexes> mem)
     : reader_(std::move(reader)), mem_(std::move(mem)) {}
 
 ClosedSegment::ClosedSegment(std::shared_ptr<SegmentReader> reader,
@@ -72,8 +72,8 @@ Result<std::optional<std::vector<SeqOffset>>> ClosedSegment::stream_offsets(
   return sidx_->offsets(pid, sid);
 }
 
-Result<OpenIndexes> build_indexes_from_segment(const std::shared_ptr<SegmentReader>& reader) {
-  OpenIndexes idx;
+Result<LiveIndexes> build_indexes_from_segment(const std::shared_ptr<SegmentReader>& reader) {
+  LiveIndexes idx;
   SegmentIterator it = reader->iter();
   while (true) {
     auto tx = it.next_transaction(false);
@@ -93,29 +93,31 @@ Result<OpenIndexes> build_indexes_from_segment(const std::shared_ptr<SegmentRead
 }
 
 Status write_index_files(const std::filesystem::path& base, BucketId bucket, SegmentId segment,
-                         const OpenIndexes& indexes) {
+                         const LiveIndexes& indexes, const std::shared_ptr<Env>& env) {
   if (auto s = EventIndexFile::write(get_path(base, bucket, segment, SegmentKind::EventIndex),
-                                     indexes.events);
+                                     indexes.events, env);
       !s) {
     return s;
   }
   if (auto s = PartitionIndexFile::write(
-          get_path(base, bucket, segment, SegmentKind::PartitionIndex), indexes.partitions);
+          get_path(base, bucket, segment, SegmentKind::PartitionIndex), indexes.partitions, env);
       !s) {
     return s;
   }
   return StreamIndexFile::write(get_path(base, bucket, segment, SegmentKind::StreamIndex),
-                                indexes.streams);
+                                indexes.streams, env);
 }
 
 Result<std::shared_ptr<ClosedSegment>> open_closed_segment_files(
-    const std::filesystem::path& base, BucketId bucket, std::shared_ptr<SegmentReader> reader) {
+    const std::filesystem::path& base, BucketId bucket, std::shared_ptr<SegmentReader> reader,
+    const std::shared_ptr<Env>& env) {
   const SegmentId seg = reader->segment();
-  auto eidx = EventIndexFile::open(get_path(base, bucket, seg, SegmentKind::EventIndex));
+  auto eidx = EventIndexFile::open(get_path(base, bucket, seg, SegmentKind::EventIndex), env);
   if (!eidx) return std::unexpected(eidx.error());
-  auto pidx = PartitionIndexFile::open(get_path(base, bucket, seg, SegmentKind::PartitionIndex));
+  auto pidx =
+      PartitionIndexFile::open(get_path(base, bucket, seg, SegmentKind::PartitionIndex), env);
   if (!pidx) return std::unexpected(pidx.error());
-  auto sidx = StreamIndexFile::open(get_path(base, bucket, seg, SegmentKind::StreamIndex));
+  auto sidx = StreamIndexFile::open(get_path(base, bucket, seg, SegmentKind::StreamIndex), env);
   if (!sidx) return std::unexpected(sidx.error());
   return std::make_shared<ClosedSegment>(std::move(reader), std::move(*eidx), std::move(*pidx),
                                          std::move(*sidx));

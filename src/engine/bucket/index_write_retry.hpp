@@ -16,7 +16,7 @@
 
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
-#include "engine/index/open_indexes.hpp"
+#include "engine/index/live_index.hpp"
 #include "engine/log.hpp"
 #include "engine/segment/segment_reader.hpp"
 
@@ -26,7 +26,7 @@ class IndexWriteRetry {
  public:
   struct Job {
     SegmentId segment = 0;
-    std::shared_ptr<const OpenIndexes> mem;
+    std::shared_ptr<const LiveIndexes> mem;
     std::shared_ptr<SegmentReader> reader;
   };
   // Writes the files of a job and starts serving the segment from them.

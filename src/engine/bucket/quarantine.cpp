@@ -99,8 +99,10 @@ Result<SalvagedIndexes> salvage_indexes(const std::shared_ptr<SegmentReader>& re
 }
 
 Result<std::shared_ptr<SegmentReader>> open_reader_ignoring_header(
-    const std::filesystem::path& path, BucketId bucket, SegmentId segment) {
-  return SegmentReader::open(path, bucket, segment, nullptr, /*trust_path_ids=*/true);
+    const std::filesystem::path& path, BucketId bucket, SegmentId segment,
+    std::shared_ptr<Env> env) {
+  return SegmentReader::open(path, bucket, segment, nullptr, std::move(env),
+                             /*trust_path_ids=*/true);
 }
 
 void Quarantine::add(QuarantinedSegment q) {
@@ -114,7 +116,7 @@ void Quarantine::add(QuarantinedSegment q) {
 }
 
 void Quarantine::settle(const std::vector<std::shared_ptr<const ClosedSegment>>& closed,
-                        const OpenIndexes& live) {
+                        const LiveIndexes& live) {
   last_lossy_.reset();
   for (const QuarantinedSegment& q : segments_) {
     if (q.lossy && (!last_lossy_ || q.segment > *last_lossy_)) last_lossy_ = q.segment;

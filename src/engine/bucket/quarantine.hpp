@@ -23,7 +23,7 @@
 
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
-#include "engine/index/open_indexes.hpp"
+#include "engine/index/live_index.hpp"
 #include "engine/segment/segment_reader.hpp"
 
 namespace sierra {
@@ -37,7 +37,7 @@ struct DamagedRange {
 };
 
 struct SalvagedIndexes {
-  OpenIndexes indexes;
+  LiveIndexes indexes;
   std::vector<DamagedRange> damaged;
   // Committed transactions may be lost in `damaged` (log positions around a range are not
   // consecutive, or a range reaches the end of the file).
@@ -51,7 +51,8 @@ Result<SalvagedIndexes> salvage_indexes(const std::shared_ptr<SegmentReader>& re
 
 // A segment reader for a file whose header does not verify: the ids come from its path.
 Result<std::shared_ptr<SegmentReader>> open_reader_ignoring_header(
-    const std::filesystem::path& path, BucketId bucket, SegmentId segment);
+    const std::filesystem::path& path, BucketId bucket, SegmentId segment,
+    std::shared_ptr<Env> env = Env::real());
 
 struct QuarantinedSegment {
   SegmentId segment = 0;
@@ -68,7 +69,7 @@ class Quarantine {
   // Decides which partitions are certain, from the closed segments (ascending) and the live
   // indexes, once all are known.
   void settle(const std::vector<std::shared_ptr<const ClosedSegment>>& closed,
-              const OpenIndexes& live);
+              const LiveIndexes& live);
 
   bool empty() const { return segments_.empty(); }
   const std::vector<QuarantinedSegment>& segments() const { return segments_; }

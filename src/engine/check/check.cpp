@@ -186,7 +186,7 @@ class Checker {
                   "; --repair rewrites the header (saving the old bytes)",
               /*repairable=*/true);
       r_.header_repairs.emplace_back(b, s);
-      reader = SegmentReader::open(path, b, s, nullptr, /*trust_path_ids=*/true);
+      reader = SegmentReader::open(path, b, s, nullptr, Env::real(), /*trust_path_ids=*/true);
     }
     if (!reader) {
       problem(where(b, s), "invalid segment header: " + reader.error().to_string());
@@ -390,7 +390,7 @@ class Checker {
   // ---------------------------------------------------------------------------- index files
   void check_indexes(const std::shared_ptr<SegmentReader>& reader, SegmentId s, bool data_ok) {
     const BucketId b = bucket_;
-    std::optional<OpenIndexes> built;
+    std::optional<LiveIndexes> built;
     if (data_ok) {
       auto r = build_indexes_from_segment(reader);
       if (r) {
@@ -445,7 +445,7 @@ class Checker {
     }
   };
 
-  bool check_event_index(SegmentId s, const OpenEventIndex* built) {
+  bool check_event_index(SegmentId s, const LiveEventIndex* built) {
     auto f = open_index<EventIndexFile>(s, SegmentKind::EventIndex);
     if (!f) return false;
     if (!built) return true;
@@ -466,7 +466,7 @@ class Checker {
     return m.count == 0;
   }
 
-  bool check_partition_index(SegmentId s, const OpenPartitionIndex* built) {
+  bool check_partition_index(SegmentId s, const LivePartitionIndex* built) {
     auto f = open_index<PartitionIndexFile>(s, SegmentKind::PartitionIndex);
     if (!f) return false;
     if (!built) return true;
@@ -499,7 +499,7 @@ class Checker {
     return m.count == 0;
   }
 
-  bool check_stream_index(SegmentId s, const OpenStreamIndex* built) {
+  bool check_stream_index(SegmentId s, const LiveStreamIndex* built) {
     auto f = open_index<StreamIndexFile>(s, SegmentKind::StreamIndex);
     if (!f) return false;
     if (!built) return true;

@@ -140,7 +140,7 @@ struct FileImage {
     return bytes.data() + header.records_offset + slot * header.record_size;
   }
 
-  Status finish(const std::filesystem::path& path) {
+  Status finish(const std::filesystem::path& path, const std::shared_ptr<Env>& env) {
     header.encode(bytes.data());
     uint32_t crc = crc32c::value(bytes.data(), kHeaderCrcOffset);
     crc = crc32c::extend(crc, bytes.data() + kHeaderSize, header.mphf_length + header.bloom_length);
@@ -149,7 +149,7 @@ struct FileImage {
     const uint64_t body = header.file_length - kTrailerSize;
     store(bytes.data() + body, crc32c::value(bytes.data(), body));
     std::memcpy(bytes.data() + body + 4, header.magic.data(), 4);
-    return write_file_atomically(path, bytes);
+    return write_file_atomically(path, bytes, env);
   }
 };
 
@@ -157,7 +157,7 @@ struct FileImage {
 uint32_t put_list(uint8_t* out, const std::vector<SeqOffset>& list) {
   uint8_t* p = out;
   for (const auto& e : list) {
-    store(p, e.sequence);
+    store(p, e.position);
     store(p + 8, e.offset);
     p += kListEntrySize;
   }
@@ -172,8 +172,8 @@ struct Opened {
 };
 
 Result<Opened> open_checked(const std::filesystem::path& path, const std::array<char, 4>& magic,
-                            uint32_t record_size) {
-  auto file = File::open(path, File::Mode::ReadOnly);
+                            uint32_t record_size, const std::shared_ptr<Env>& env) {
+  auto file = File::open(path, File::Mode::ReadOnly, env);
   if (!file) return std::unexpected(file.error());
   auto size = file->size();
   if (!size) return std::unexpected(size.error());
@@ -286,7 +286,7 @@ Result<std::vector<SeqOffset>> read_list(const File& f, uint64_t values_begin, u
   }
   out.resize(count);
   for (uint64_t i = 0; i < count; ++i) {
-    out[i].sequence = load<uint64_t>(raw.data() + i * kListEntrySize);
+    out[i].position = load<uint64_t>(raw.data() + i * kListEntrySize);
     out[i].offset = load<uint64_t>(raw.data() + i * kListEntrySize + 8);
   }
   return out;
@@ -322,8 +322,9 @@ Status claim_slot(std::optional<uint32_t> slot, std::vector<bool>& used) {
 
 EventIndexFile::~EventIndexFile() = default;
 
-Status EventIndexFile::write(const std::filesystem::path& path, const OpenEventIndex& index) {
-  std::vector<const OpenEventIndex::Map::value_type*> entries;
+Status EventIndexFile::write(const std::filesystem::path& path, const LiveEventIndex& index,
+                             const std::shared_ptr<Env>& env) {
+  std::vector<const LiveEventIndex::Map::value_type*> entries;
   std::vector<std::string_view> keys;
   entries.reserve(index.size());
   keys.reserve(index.size());
@@ -344,11 +345,12 @@ Status EventIndexFile::write(const std::filesystem::path& path, const OpenEventI
     store(rec + 16, entries[i]->second);
     store(rec + kEventRecordCrc, crc32c::value(rec, kEventRecordCrc));
   }
-  return img.finish(path);
+  return img.finish(path, env);
 }
 
-Result<std::unique_ptr<EventIndexFile>> EventIndexFile::open(const std::filesystem::path& path) {
-  auto o = open_checked(path, kEventMagic, kEventRecordSize);
+Result<std::unique_ptr<EventIndexFile>> EventIndexFile::open(const std::filesystem::path& path,
+                                                             const std::shared_ptr<Env>& env) {
+  auto o = open_checked(path, kEventMagic, kEventRecordSize, env);
   if (!o) return std::unexpected(o.error());
   if (o->header.bloom_length != 0 ||
       o->header.values_offset + kTrailerSize != o->header.file_length) {
@@ -412,8 +414,8 @@ Result<std::vector<std::pair<Uuid, uint64_t>>> EventIndexFile::all() const {
 
 PartitionIndexFile::~PartitionIndexFile() = default;
 
-Status PartitionIndexFile::write(const std::filesystem::path& path,
-                                 const OpenPartitionIndex& index) {
+Status PartitionIndexFile::write(const std::filesystem::path& path, const LivePartitionIndex& index,
+                                 const std::shared_ptr<Env>& env) {
   uint64_t values = 0;
   for (const auto& [pid, e] : index.entries()) values += e.offsets.size() * kListEntrySize;
   FileImage img(kPartitionMagic, index.size(), {}, {}, kPartitionRecordSize, values);
@@ -431,12 +433,12 @@ Status PartitionIndexFile::write(const std::filesystem::path& path,
     store(rec + kPartitionRecordCrc, crc32c::value(rec, kPartitionRecordCrc));
     list_at += e.offsets.size() * kListEntrySize;
   }
-  return img.finish(path);
+  return img.finish(path, env);
 }
 
 Result<std::unique_ptr<PartitionIndexFile>> PartitionIndexFile::open(
-    const std::filesystem::path& path) {
-  auto o = open_checked(path, kPartitionMagic, kPartitionRecordSize);
+    const std::filesystem::path& path, const std::shared_ptr<Env>& env) {
+  auto o = open_checked(path, kPartitionMagic, kPartitionRecordSize, env);
   if (!o) return std::unexpected(o.error());
   const Header& h = o->header;
   if (h.mphf_length != 0 || h.bloom_length != 0) {
@@ -507,7 +509,8 @@ Status PartitionIndexFile::verify() const {
 
 StreamIndexFile::~StreamIndexFile() = default;
 
-Status StreamIndexFile::write(const std::filesystem::path& path, const OpenStreamIndex& index) {
+Status StreamIndexFile::write(const std::filesystem::path& path, const LiveStreamIndex& index,
+                              const std::shared_ptr<Env>& env) {
   std::vector<const std::pair<const StreamKey, StreamEntry>*> entries;
   std::vector<std::string> key_store;
   entries.reserve(index.size());
@@ -558,11 +561,12 @@ Status StreamIndexFile::write(const std::filesystem::path& path, const OpenStrea
     store(rec + kStreamRecordCrc, crc32c::value(rec, kStreamRecordCrc));
     list_at += e.offsets.size() * kListEntrySize;
   }
-  return img.finish(path);
+  return img.finish(path, env);
 }
 
-Result<std::unique_ptr<StreamIndexFile>> StreamIndexFile::open(const std::filesystem::path& path) {
-  auto o = open_checked(path, kStreamMagic, kStreamRecordSize);
+Result<std::unique_ptr<StreamIndexFile>> StreamIndexFile::open(const std::filesystem::path& path,
+                                                               const std::shared_ptr<Env>& env) {
+  auto o = open_checked(path, kStreamMagic, kStreamRecordSize, env);
   if (!o) return std::unexpected(o.error());
   const Header& h = o->header;
   const std::span<const uint8_t> all(o->mphf_and_bloom);

@@ -18,7 +18,7 @@
 #include "engine/error.hpp"
 #include "engine/file.hpp"
 #include "engine/ids.hpp"
-#include "engine/index/open_indexes.hpp"
+#include "engine/index/live_index.hpp"
 
 namespace sierra {
 
@@ -26,9 +26,11 @@ class Mphf;  // index/mphf.hpp
 
 class EventIndexFile {
  public:
-  static Status write(const std::filesystem::path& path, const OpenEventIndex& index);
+  static Status write(const std::filesystem::path& path, const LiveEventIndex& index,
+                      const std::shared_ptr<Env>& env = Env::real());
   // CorruptIndex on any header/MPHF/checksum problem; Io if the file cannot be read.
-  static Result<std::unique_ptr<EventIndexFile>> open(const std::filesystem::path& path);
+  static Result<std::unique_ptr<EventIndexFile>> open(
+      const std::filesystem::path& path, const std::shared_ptr<Env>& env = Env::real());
   ~EventIndexFile();
 
   Result<std::optional<uint64_t>> get(const Uuid& event_id) const;
@@ -56,8 +58,10 @@ struct PartitionSummary {
 
 class PartitionIndexFile {
  public:
-  static Status write(const std::filesystem::path& path, const OpenPartitionIndex& index);
-  static Result<std::unique_ptr<PartitionIndexFile>> open(const std::filesystem::path& path);
+  static Status write(const std::filesystem::path& path, const LivePartitionIndex& index,
+                      const std::shared_ptr<Env>& env = Env::real());
+  static Result<std::unique_ptr<PartitionIndexFile>> open(
+      const std::filesystem::path& path, const std::shared_ptr<Env>& env = Env::real());
   ~PartitionIndexFile();
 
   std::optional<PartitionSummary> summary(PartitionId pid) const;
@@ -84,8 +88,10 @@ struct StreamSummary {
 class StreamIndexFile {
  public:
   // The Bloom filter is sized from the index's key count.
-  static Status write(const std::filesystem::path& path, const OpenStreamIndex& index);
-  static Result<std::unique_ptr<StreamIndexFile>> open(const std::filesystem::path& path);
+  static Status write(const std::filesystem::path& path, const LiveStreamIndex& index,
+                      const std::shared_ptr<Env>& env = Env::real());
+  static Result<std::unique_ptr<StreamIndexFile>> open(
+      const std::filesystem::path& path, const std::shared_ptr<Env>& env = Env::real());
   ~StreamIndexFile();
 
   // Bloom filter first (definitely absent -> nullopt without I/O), then MPHF + record.

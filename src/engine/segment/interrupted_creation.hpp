@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+
+#include "engine/env.hpp"
 
 #include "engine/ids.hpp"
 
@@ -13,6 +16,6 @@ namespace sierra {
 
 // `path` is the data.evts of (bucket, segment); `size` receives the file size found.
 bool is_interrupted_creation(const std::filesystem::path& path, BucketId bucket, SegmentId segment,
-                             uintmax_t* size = nullptr);
+                             uintmax_t* size = nullptr, std::shared_ptr<Env> env = Env::real());
 
 }  // namespace sierra

@@ -53,8 +53,9 @@ SegmentReader::SegmentReader(File file, sf::SegmentHeader header,
 
 Result<std::shared_ptr<SegmentReader>> SegmentReader::open(
     const std::filesystem::path& path, BucketId expected_bucket, SegmentId expected_segment,
-    std::shared_ptr<std::atomic<uint64_t>> flushed_offset, bool trust_path_ids) {
-  auto file = File::open(path, File::Mode::ReadOnly);
+    std::shared_ptr<std::atomic<uint64_t>> flushed_offset, std::shared_ptr<Env> env,
+    bool trust_path_ids) {
+  auto file = File::open(path, File::Mode::ReadOnly, std::move(env));
   if (!file) return std::unexpected(std::move(file.error()));
   auto size = file->size();
   if (!size) return std::unexpected(std::move(size.error()));

@@ -144,7 +144,8 @@ SegmentWriter::SegmentWriter(File file, BucketId bucket, SegmentId segment, uint
 
 Result<std::unique_ptr<SegmentWriter>> SegmentWriter::create(const std::filesystem::path& base,
                                                              BucketId bucket, SegmentId segment,
-                                                             uint64_t segment_size) {
+                                                             uint64_t segment_size,
+                                                             std::shared_ptr<Env> env) {
   if (segment_size <= sf::kHeaderSize + sf::kMinRecordSize) {
     return make_error(Errc::InvalidArgument,
                       "segment size " + std::to_string(segment_size) + " too small");
@@ -152,7 +153,7 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::create(const std::filesyst
   auto dir = ensure_segment_dir(base, bucket, segment);
   if (!dir) return std::unexpected(std::move(dir.error()));
   const auto path = get_path(base, bucket, segment, SegmentKind::Events);
-  auto file = File::open(path, File::Mode::CreateNew);
+  auto file = File::open(path, File::Mode::CreateNew, env);
   if (!file) return std::unexpected(std::move(file.error()));
   sf::SegmentHeader h;
   h.bucket_id = bucket;
@@ -164,8 +165,8 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::create(const std::filesyst
   }
   if (auto st = file->datasync(); !st) return std::unexpected(std::move(st.error()));
   // The file's directory entry, and the segment directory's entry in its parent.
-  if (auto st = sync_directory(*dir); !st) return std::unexpected(std::move(st.error()));
-  if (auto st = sync_directory(dir->parent_path()); !st) {
+  if (auto st = sync_directory(*dir, *env); !st) return std::unexpected(std::move(st.error()));
+  if (auto st = sync_directory(dir->parent_path(), *env); !st) {
     return std::unexpected(std::move(st.error()));
   }
   // A bucket's first segment also created the bucket's own directories
@@ -174,7 +175,7 @@ Result<std::unique_ptr<SegmentWriter>> SegmentWriter::create(const std::filesyst
   if (segment == 0) {
     const std::filesystem::path bdir = bucket_dir(base, bucket);
     for (const auto& d : {bdir, bdir.parent_path()}) {
-      if (auto st = sync_directory(d); !st) return std::unexpected(std::move(st.error()));
+      if (auto st = sync_directory(d, *env); !st) return std::unexpected(std::move(st.error()));
     }
   }
   return std::unique_ptr<SegmentWriter>(
@@ -248,14 +249,15 @@ Result<std::optional<uint64_t>> find_batch_start(const File& file, uint64_t from
 }
 
 Result<RecoveryReport> inspect_live_segment(const std::filesystem::path& path, BucketId bucket,
-                                            SegmentId segment, uint64_t segment_size) {
-  auto file = File::open(path, File::Mode::ReadOnly);
+                                            SegmentId segment, uint64_t segment_size,
+                                            const std::shared_ptr<Env>& env) {
+  auto file = File::open(path, File::Mode::ReadOnly, env);
   if (!file) return std::unexpected(std::move(file.error()));
   auto size = file->size();
   if (!size) return std::unexpected(std::move(size.error()));
   // Validates the header (CorruptHeader / UnsupportedVersion / BucketMismatch); the visible
   // end is the whole file.
-  auto reader = SegmentReader::open(path, bucket, segment);
+  auto reader = SegmentReader::open(path, bucket, segment, nullptr, env);
   if (!reader) return std::unexpected(std::move(reader.error()));
   auto scan = scan_transactions(*reader, segment_size, [](uint64_t) { return true; });
   if (!scan) return std::unexpected(std::move(scan.error()));
@@ -295,19 +297,17 @@ Result<RecoveryReport> inspect_live_segment(const std::filesystem::path& path, B
   return report;
 }
 
-Result<std::unique_ptr<SegmentWriter>> SegmentWriter::open(const std::filesystem::path& base,
-                                                           BucketId bucket, SegmentId segment,
-                                                           uint64_t segment_size,
-                                                           RecoveryReport* report,
-                                                           OnAcknowledgedDamage on_damage) {
+Result<std::unique_ptr<SegmentWriter>> SegmentWriter::open(
+    const std::filesystem::path& base, BucketId bucket, SegmentId segment, uint64_t segment_size,
+    RecoveryReport* report, OnAcknowledgedDamage on_damage, std::shared_ptr<Env> env) {
   if (segment_size <= sf::kHeaderSize + sf::kMinRecordSize) {
     return make_error(Errc::InvalidArgument,
                       "segment size " + std::to_string(segment_size) + " too small");
   }
   const auto path = get_path(base, bucket, segment, SegmentKind::Events);
-  auto file = File::open(path, File::Mode::ReadWrite);
+  auto file = File::open(path, File::Mode::ReadWrite, env);
   if (!file) return std::unexpected(std::move(file.error()));
-  auto found = inspect_live_segment(path, bucket, segment, segment_size);
+  auto found = inspect_live_segment(path, bucket, segment, segment_size, env);
   if (!found) return std::unexpected(std::move(found.error()));
 
   const uint64_t valid_end = found->valid_end;
@@ -444,7 +444,7 @@ Status SegmentWriter::truncate_after(uint64_t log_position) {
   if (broken_) return make_error(Errc::Io, "segment writer is broken; reopen it");
   // Scan only the flushed bytes (the file may hold leftovers of a failed write past them).
   auto handle = std::make_shared<std::atomic<uint64_t>>(flushed_);
-  auto reader = SegmentReader::open(path(), bucket_, segment_, handle);
+  auto reader = SegmentReader::open(path(), bucket_, segment_, handle, file_.env());
   if (!reader) return std::unexpected(std::move(reader.error()));
   auto scan =
       scan_transactions(*reader, segment_size_, [&](uint64_t pos) { return pos <= log_position; });

@@ -51,7 +51,8 @@ struct RecoveryReport {
 // Fills every field of RecoveryReport as open() would, with bytes_dropped being what a
 // truncation at valid_end would drop. Validates the header (CorruptHeader, ...).
 Result<RecoveryReport> inspect_live_segment(const std::filesystem::path& path, BucketId bucket,
-                                            SegmentId segment, uint64_t segment_size);
+                                            SegmentId segment, uint64_t segment_size,
+                                            const std::shared_ptr<Env>& env = Env::real());
 
 // Looks in [from, end) of `file` for a record that starts a later write batch: an event record
 // with kBatchStartFlag whose length fits below `end` and `segment_size`, whose checksums and
@@ -73,15 +74,17 @@ class SegmentWriter {
   // Creates a new segment file (fails if it exists), writes and syncs the header, syncs the dir.
   static Result<std::unique_ptr<SegmentWriter>> create(const std::filesystem::path& base,
                                                        BucketId bucket, SegmentId segment,
-                                                       uint64_t segment_size);
+                                                       uint64_t segment_size,
+                                                       std::shared_ptr<Env> env = Env::real());
   // Opens an existing live segment: validates the header (magic, version, bucket, segment),
   // scans every record, truncates at the first torn/invalid/uncommitted record, fsyncs.
   // If a verified record starting a later write batch follows that first anomaly, the damaged
   // bytes were acknowledged (not a torn tail): fails with Errc::DamagedLiveSegment without
-  // touching the file, unless `on_damage` is Truncate.
+  // touching the file, unless `on_damage` is Truncate. Both use `env` for every file operation.
   static Result<std::unique_ptr<SegmentWriter>> open(
       const std::filesystem::path& base, BucketId bucket, SegmentId segment, uint64_t segment_size,
-      RecoveryReport* report, OnAcknowledgedDamage on_damage = OnAcknowledgedDamage::Refuse);
+      RecoveryReport* report, OnAcknowledgedDamage on_damage = OnAcknowledgedDamage::Refuse,
+      std::shared_ptr<Env> env = Env::real());
 
   BucketId bucket() const { return bucket_; }
   SegmentId segment() const { return segment_; }

@@ -1,6 +1,7 @@
-// A record's place in a segment with the number it carries there: (partition sequence or stream
-// version, byte offset of the record). The indexes map keys to lists of these; iterators read the
-// records at the offsets.
+// A record's place in a segment with the number it carries there: (position, byte offset of the
+// record), the position being its partition sequence in a partition's list and its stream version
+// in a stream's list. The indexes map keys to lists of these; iterators read the records at the
+// offsets.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,7 @@
 namespace sierra {
 
 struct SeqOffset {
-  uint64_t sequence;
+  uint64_t position;  // partition sequence or stream version, by the list it is in
   uint64_t offset;
   bool operator==(const SeqOffset&) const = default;
 };

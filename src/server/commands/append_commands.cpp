@@ -27,8 +27,8 @@
 #include <string_view>
 #include <vector>
 
+#include "server/commands/append_commands.hpp"
 #include "server/commands/arguments.hpp"
-#include "server/commands/data_commands.hpp"
 #include "server/commands/engine_error.hpp"
 #include "server/commands/event_reply.hpp"
 
@@ -180,7 +180,10 @@ NewEvent make_new_event(const EventArgs& ev, const Uuid& key, const Uuid& event_
 
 }  // namespace
 
-void cmd_eappend(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
+void cmd_eappend(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   EventArgs ev;
   if (auto s = parse_event_head(cur, ev); !s) {
@@ -268,7 +271,10 @@ void cmd_eappend(ServerContext& ctx, Session& /*session*/, Args args, const Repl
       });
 }
 
-void cmd_emappend(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
+void cmd_emappend(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto key_token = cur.next("partition key");
   if (!key_token) return reply_error(reply, "INVALIDARG", key_token.error().message);

@@ -145,7 +145,8 @@ std::string info_text(const ServerContext& ctx, unsigned sections) {
 
 void info_cache(const ServerContext& ctx, const ReplyPtr& reply) {
   // There is no block cache yet (reads go to the OS page cache), so every counter is zero;
-  // max_bytes reports the configured capacity. Keys and types follow PROTOCOL.md §4.13.
+  // max_bytes reports the configured capacity. Keys and types are upstream's INFO cache section
+  // (PROTOCOL.md §4.13).
   const uint64_t hits = 0;
   const uint64_t misses = 0;
   const double hit_ratio = hits + misses == 0 ? 0.0 : static_cast<double>(hits) / (hits + misses);
@@ -174,7 +175,9 @@ void info_cache(const ServerContext& ctx, const ReplyPtr& reply) {
 
 // ------------------------------------------------------------------------------------ handlers
 
-void cmd_ping(ServerContext&, Session&, Args args, const ReplyPtr& reply) {
+void cmd_ping(CommandContext& c) {
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   if (args.size() > 2) return wrong_arity(reply, args);
   auto w = reply->writer();
   if (args.size() == 1) {
@@ -185,14 +188,19 @@ void cmd_ping(ServerContext&, Session&, Args args, const ReplyPtr& reply) {
   reply->finish();
 }
 
-void cmd_echo(ServerContext&, Session&, Args args, const ReplyPtr& reply) {
-  if (args.size() != 2) return wrong_arity(reply, args);
+void cmd_echo(CommandContext& c) {
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   reply->writer().bulk(args[1]);
   reply->finish();
 }
 
 // HELLO [protover [AUTH username password] [SETNAME clientname]]
-void cmd_hello(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply) {
+void cmd_hello(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  Session& session = c.session;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   int proto = session.protocol;
   if (args.size() >= 2) {
     int64_t v = 0;
@@ -250,7 +258,10 @@ void cmd_hello(ServerContext& ctx, Session& session, Args args, const ReplyPtr& 
 }
 
 // INFO [section ...]: text sections as a verbatim string; INFO CACHE as a map.
-void cmd_info(ServerContext& ctx, Session&, Args args, const ReplyPtr& reply) {
+void cmd_info(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   if (args.size() == 2 && is(args[1], "CACHE")) return info_cache(ctx, reply);
   unsigned sections = args.size() == 1 ? kAll : 0;
   for (std::size_t i = 1; i < args.size(); ++i) {
@@ -275,8 +286,10 @@ void cmd_info(ServerContext& ctx, Session&, Args args, const ReplyPtr& reply) {
 }
 
 // CLIENT SETINFO | SETNAME | GETNAME | ID | INFO
-void cmd_client(ServerContext&, Session& session, Args args, const ReplyPtr& reply) {
-  if (args.size() < 2) return wrong_arity(reply, args);
+void cmd_client(CommandContext& c) {
+  Session& session = c.session;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   const std::string_view sub = args[1];
   if (is(sub, "SETINFO")) {
     if (args.size() != 4) return wrong_arity(reply, args);
@@ -332,8 +345,9 @@ void cmd_client(ServerContext&, Session& session, Args args, const ReplyPtr& rep
                   "'. Supported: SETINFO, SETNAME, GETNAME, ID, INFO");
 }
 
-void cmd_select(ServerContext&, Session&, Args args, const ReplyPtr& reply) {
-  if (args.size() != 2) return wrong_arity(reply, args);
+void cmd_select(CommandContext& c) {
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   int64_t db = -1;
   if (!parse_int(args[1], db) || db != 0) {
     return reply_error(reply, "ERR", "DB index is out of range");
@@ -341,14 +355,9 @@ void cmd_select(ServerContext&, Session&, Args args, const ReplyPtr& reply) {
   ok(reply);
 }
 
-// COMMAND [subcommand ...]: no command documentation is served; an empty array keeps
-// redis-cli and client libraries happy.
-void cmd_command(ServerContext&, Session&, Args, const ReplyPtr& reply) {
-  reply->writer().array(0);
-  reply->finish();
-}
-
-void cmd_quit(ServerContext&, Session& session, Args, const ReplyPtr& reply) {
+void cmd_quit(CommandContext& c) {
+  Session& session = c.session;
+  const ReplyPtr& reply = c.reply;
   session.close_after_reply = true;
   ok(reply);
 }

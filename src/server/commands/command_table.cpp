@@ -1,36 +1,248 @@
-// The command table: every command the server knows, looked up case-insensitively.
+// The command table: every command the server knows, with its arity, flags, routing key and
+// documentation, looked up case-insensitively.
 #include <array>
+#include <span>
 #include <string_view>
 
+#include "server/commands/append_commands.hpp"
 #include "server/commands/basic_commands.hpp"
 #include "server/commands/command.hpp"
-#include "server/commands/data_commands.hpp"
+#include "server/commands/command_introspection.hpp"
+#include "server/commands/read_commands.hpp"
 #include "server/commands/subscription_commands.hpp"
 
 namespace sierra::server {
 
 namespace {
 
+// ------------------------------------------------------------------------ argument documentation
+
+constexpr std::array<ArgDoc, 1> kPingArgs = {{{"message", "string", "", true}}};
+constexpr std::array<ArgDoc, 1> kEchoArgs = {{{"message", "string"}}};
+constexpr std::array<ArgDoc, 2> kHelloAuthArgs = {{
+    {"username", "string"},
+    {"password", "string"},
+}};
+constexpr std::array<ArgDoc, 3> kHelloArgs = {{
+    {"protover", "integer", "", true},
+    {"auth", "block", "AUTH", true, false, kHelloAuthArgs},
+    {"clientname", "string", "SETNAME", true},
+}};
+constexpr std::array<ArgDoc, 1> kInfoArgs = {{{"section", "string", "", true, true}}};
+constexpr std::array<ArgDoc, 2> kClientArgs = {{
+    {"subcommand", "string"},
+    {"arg", "string", "", true, true},
+}};
+constexpr std::array<ArgDoc, 1> kSelectArgs = {{{"index", "integer"}}};
+constexpr std::array<ArgDoc, 2> kCommandArgs = {{
+    {"subcommand", "string", "", true},
+    {"command-name", "string", "", true, true},
+}};
+constexpr std::array<ArgDoc, 8> kEappendArgs = {{
+    {"stream_id", "key"},
+    {"event_name", "string"},
+    {"event_id", "string", "EVENT_ID", true},
+    {"partition_key", "string", "PARTITION_KEY", true},
+    {"expected_version", "string", "EXPECTED_VERSION", true},
+    {"timestamp", "integer", "TIMESTAMP", true},
+    {"payload", "string", "PAYLOAD", true},
+    {"metadata", "string", "METADATA", true},
+}};
+constexpr std::array<ArgDoc, 7> kEmappendEventArgs = {{
+    {"stream_id", "string"},
+    {"event_name", "string"},
+    {"event_id", "string", "EVENT_ID", true},
+    {"expected_version", "string", "EXPECTED_VERSION", true},
+    {"timestamp", "integer", "TIMESTAMP", true},
+    {"payload", "string", "PAYLOAD", true},
+    {"metadata", "string", "METADATA", true},
+}};
+constexpr std::array<ArgDoc, 2> kEmappendArgs = {{
+    {"partition_key", "key"},
+    {"event", "block", "", false, true, kEmappendEventArgs},
+}};
+constexpr std::array<ArgDoc, 1> kEgetArgs = {{{"event_id", "key"}}};
+constexpr std::array<ArgDoc, 5> kEscanArgs = {{
+    {"stream_id", "key"},
+    {"start_version", "string"},
+    {"end_version", "string"},
+    {"partition_key", "string", "PARTITION_KEY", true},
+    {"count", "integer", "COUNT", true},
+}};
+constexpr std::array<ArgDoc, 2> kEsverArgs = {{
+    {"stream_id", "key"},
+    {"partition_key", "string", "PARTITION_KEY", true},
+}};
+constexpr std::array<ArgDoc, 4> kEpscanArgs = {{
+    {"partition", "key"},
+    {"start_sequence", "string"},
+    {"end_sequence", "string"},
+    {"count", "integer", "COUNT", true},
+}};
+constexpr std::array<ArgDoc, 1> kEpseqArgs = {{{"partition", "key"}}};
+constexpr std::array<ArgDoc, 2> kEsubStreamArgs = {{
+    {"stream_id", "key"},
+    {"partition_key", "string", "PARTITION_KEY", true},
+}};
+constexpr std::array<ArgDoc, 3> kEsubArgs = {{
+    {"stream", "block", "", false, true, kEsubStreamArgs},
+    {"from", "string", "FROM", true},
+    {"window", "integer", "WINDOW", true},
+}};
+constexpr std::array<ArgDoc, 3> kEpsubArgs = {{
+    {"partitions", "key"},
+    {"from", "string", "FROM", true},
+    {"window", "integer", "WINDOW", true},
+}};
+constexpr std::array<ArgDoc, 2> kEackArgs = {{
+    {"subscription_id", "string"},
+    {"cursor", "integer"},
+}};
+constexpr std::array<ArgDoc, 1> kEunsubArgs = {{{"subscription_id", "string"}}};
+
+// -------------------------------------------------------------------------------- key specs
+
+constexpr KeySpec kStreamKey{
+    KeyKind::StreamId, 1, "PARTITION_KEY", KeyKind::PartitionKey, 0, false, ""};
+constexpr KeySpec with_options_from(KeySpec k, uint8_t from) {
+  k.options_from = from;
+  return k;
+}
+
+constexpr uint32_t kConn = kConnection | kLoading | kStale;
+
 constexpr std::array kCommands = {
-    CommandSpec{"PING", cmd_ping},
-    CommandSpec{"ECHO", cmd_echo},
-    CommandSpec{"HELLO", cmd_hello},
-    CommandSpec{"INFO", cmd_info},
-    CommandSpec{"CLIENT", cmd_client},
-    CommandSpec{"SELECT", cmd_select},
-    CommandSpec{"COMMAND", cmd_command},
-    CommandSpec{"QUIT", cmd_quit},
-    CommandSpec{"EAPPEND", cmd_eappend, /*appends=*/true},
-    CommandSpec{"EMAPPEND", cmd_emappend, /*appends=*/true},
-    CommandSpec{"EGET", cmd_eget},
-    CommandSpec{"ESCAN", cmd_escan},
-    CommandSpec{"ESVER", cmd_esver},
-    CommandSpec{"EPSCAN", cmd_epscan},
-    CommandSpec{"EPSEQ", cmd_epseq},
-    CommandSpec{"ESUB", cmd_esub},
-    CommandSpec{"EPSUB", cmd_epsub},
-    CommandSpec{"EACK", cmd_eack},
-    CommandSpec{"EUNSUB", cmd_eunsub},
+    CommandSpec{"PING",
+                cmd_ping,
+                -1,
+                kConn | kFast,
+                {},
+                ArityReply::Standard,
+                "Returns PONG, or the message.",
+                "0.1.0",
+                "connection",
+                kPingArgs},
+    CommandSpec{"ECHO",
+                cmd_echo,
+                2,
+                kConnection | kFast,
+                {},
+                ArityReply::Standard,
+                "Returns the message.",
+                "0.1.0",
+                "connection",
+                kEchoArgs},
+    CommandSpec{"HELLO",
+                cmd_hello,
+                -1,
+                kConn | kFast | kNoAuth,
+                {},
+                ArityReply::Standard,
+                "Selects the protocol (2 or 3), names the connection and describes the server.",
+                "0.1.0",
+                "connection",
+                kHelloArgs},
+    CommandSpec{"INFO",
+                cmd_info,
+                -1,
+                kAdmin | kLoading | kStale,
+                {},
+                ArityReply::Standard,
+                "Server information and statistics (sections: server, clients, storage, stats; "
+                "INFO CACHE).",
+                "0.1.0",
+                "server",
+                kInfoArgs},
+    CommandSpec{"CLIENT",
+                cmd_client,
+                -2,
+                kConn,
+                {},
+                ArityReply::Standard,
+                "Connection commands: SETINFO, SETNAME, GETNAME, ID, INFO.",
+                "0.1.0",
+                "connection",
+                kClientArgs},
+    CommandSpec{"SELECT",
+                cmd_select,
+                2,
+                kConn | kFast,
+                {},
+                ArityReply::Standard,
+                "Accepts database 0 only.",
+                "0.1.0",
+                "connection",
+                kSelectArgs},
+    CommandSpec{"COMMAND",
+                cmd_command,
+                -1,
+                kConn,
+                {},
+                ArityReply::Standard,
+                "Describes the commands: COMMAND [COUNT | LIST | INFO name... | DOCS name...].",
+                "0.1.0",
+                "server",
+                kCommandArgs},
+    CommandSpec{"QUIT",
+                cmd_quit,
+                -1,
+                kConn | kFast | kNoAuth,
+                {},
+                ArityReply::Standard,
+                "Closes the connection after the reply.",
+                "0.1.0",
+                "connection",
+                {}},
+    CommandSpec{"EAPPEND", cmd_eappend, -3, kWrite | kAppends, with_options_from(kStreamKey, 3),
+                ArityReply::Grammar, "Appends one event to a stream.", "0.1.0", "stream",
+                kEappendArgs},
+    CommandSpec{"EMAPPEND", cmd_emappend, -4, kWrite | kAppends, KeySpec{KeyKind::PartitionKey, 1},
+                ArityReply::Grammar,
+                "Appends events to one or more streams of one partition, atomically.", "0.1.0",
+                "stream", kEmappendArgs},
+    CommandSpec{"EGET", cmd_eget, 2, kRead | kFast, KeySpec{KeyKind::EventId, 1},
+                ArityReply::Grammar, "Returns one event by its id.", "0.1.0", "stream", kEgetArgs},
+    CommandSpec{"ESCAN", cmd_escan, -4, kRead, with_options_from(kStreamKey, 4),
+                ArityReply::Grammar, "Returns a page of a stream's events by version.", "0.1.0",
+                "stream", kEscanArgs},
+    CommandSpec{"ESVER", cmd_esver, -2, kRead | kFast, with_options_from(kStreamKey, 2),
+                ArityReply::Grammar, "Returns a stream's current version.", "0.1.0", "stream",
+                kEsverArgs},
+    CommandSpec{"EPSCAN", cmd_epscan, -4, kRead, KeySpec{KeyKind::PartitionSelector, 1},
+                ArityReply::Grammar, "Returns a page of a partition's events by sequence.", "0.1.0",
+                "stream", kEpscanArgs},
+    CommandSpec{"EPSEQ", cmd_epseq, 2, kRead | kFast, KeySpec{KeyKind::PartitionSelector, 1},
+                ArityReply::Grammar, "Returns a partition's current sequence.", "0.1.0", "stream",
+                kEpseqArgs},
+    CommandSpec{"ESUB", cmd_esub, -2, kSubscription | kRead,
+                KeySpec{KeyKind::StreamId, 1, "PARTITION_KEY", KeyKind::PartitionKey, 0, true,
+                        "stream ids until FROM or WINDOW, each optionally followed by "
+                        "PARTITION_KEY <uuid>; the first routes"},
+                ArityReply::Grammar, "Subscribes to streams.", "0.1.0", "pubsub", kEsubArgs},
+    CommandSpec{"EPSUB", cmd_epsub, -2, kSubscription | kRead,
+                KeySpec{KeyKind::PartitionSelector, 1, "", KeyKind::PartitionKey, 0, false,
+                        "a partition id, a partition key, *, a range a-b or a comma list"},
+                ArityReply::Grammar, "Subscribes to partitions.", "0.1.0", "pubsub", kEpsubArgs},
+    CommandSpec{"EACK",
+                cmd_eack,
+                3,
+                kSubscription | kFast,
+                {},
+                ArityReply::Grammar,
+                "Acknowledges a subscription's messages up to a cursor.",
+                "0.1.0",
+                "pubsub",
+                kEackArgs},
+    CommandSpec{"EUNSUB",
+                cmd_eunsub,
+                2,
+                kSubscription | kFast,
+                {},
+                ArityReply::Grammar,
+                "Cancels a subscription.",
+                "0.1.0",
+                "pubsub",
+                kEunsubArgs},
 };
 
 constexpr char upper(char c) {
@@ -52,6 +264,10 @@ const CommandSpec* find_command(std::string_view name) {
     if (iequals_upper(name, spec.name)) return &spec;
   }
   return nullptr;
+}
+
+std::span<const CommandSpec> all_commands() {
+  return kCommands;
 }
 
 }  // namespace sierra::server

@@ -1,10 +1,11 @@
 // EGET, ESCAN, ESVER, EPSCAN and EPSEQ (PROTOCOL.md §4.3-4.7).
 //
 // Arguments are parsed on the calling (network) thread. Scans copy what they need and run on
-// ctx.reads, which finishes the reply; point reads (EGET, ESVER, EPSEQ) run inline. The engine
-// publishes an append before acknowledging it, so every read sees what was acknowledged before it
-// started (no watermark logic is needed here). Engine read errors reply `READERR read error:
-// <message>`; a partition this node does not own replies `CLUSTERDOWN partition unavailable`.
+// the read executor (CommandContext::post_read), which finishes the reply; point reads (EGET,
+// ESVER, EPSEQ) run inline. The engine publishes an append before acknowledging it, so every read
+// sees what was acknowledged before it started (no watermark logic is needed here). Engine read
+// errors reply `READERR read error: <message>`; a partition this node does not own replies
+// `CLUSTERDOWN partition unavailable`.
 //
 // has_more (ESCAN and EPSCAN alike): true iff at least one more visible event exists after the
 // returned page (after `start` if nothing was returned), even beyond `end` (PROTOCOL §4.6).
@@ -20,9 +21,9 @@
 #include <utility>
 
 #include "server/commands/arguments.hpp"
-#include "server/commands/data_commands.hpp"
 #include "server/commands/engine_error.hpp"
 #include "server/commands/event_reply.hpp"
+#include "server/commands/read_commands.hpp"
 
 namespace sierra::server {
 
@@ -40,17 +41,6 @@ bool check_owned(const Database& db, PartitionId pid, const ReplyPtr& reply) {
   if (db.owns_partition(pid)) return true;
   reply_error(reply, "CLUSTERDOWN", "partition unavailable");
   return false;
-}
-
-// Runs a scan on the read executor (inline if the context has none): a scan may read up to
-// COUNT records and must not hold a network thread that long.
-template <class F>
-void run_read(ServerContext& ctx, F&& job) {
-  if (ctx.reads == nullptr) {
-    job();
-    return;
-  }
-  ctx.reads->post(std::forward<F>(job));
 }
 
 // Runs a point read (EGET, ESVER, EPSEQ: an in-memory lookup and at most one record read, from
@@ -109,7 +99,10 @@ PartitionId stream_partition(const ServerContext& ctx, std::string_view stream_i
 
 }  // namespace
 
-void cmd_eget(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
+void cmd_eget(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto token = cur.next("event id");
   if (!token) return invalid(reply, token.error());
@@ -133,7 +126,10 @@ void cmd_eget(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPt
   });
 }
 
-void cmd_escan(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
+void cmd_escan(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto stream_token = cur.next("stream id");
   if (!stream_token) return invalid(reply, stream_token.error());
@@ -151,8 +147,9 @@ void cmd_escan(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
   if (!opts) return invalid(reply, opts.error());
 
   const PartitionId pid = stream_partition(ctx, *stream, opts->partition_key);
-  run_read(ctx, [db = ctx.db, stats = &ctx.stats, reply, pid, stream_id = std::string(*stream),
-                 start = *start, end = *end, count = opts->count] {
+  // A scan may read up to COUNT records and must not hold a network thread that long.
+  c.post_read([db = ctx.db, stats = &ctx.stats, reply, pid, stream_id = std::string(*stream),
+               start = *start, end = *end, count = opts->count] {
     if (!check_owned(*db, pid, reply)) return;
     // Events are encoded into the reply as they are read (views into the iterator's window).
     auto w = reply->writer();
@@ -192,7 +189,10 @@ void cmd_escan(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
   });
 }
 
-void cmd_esver(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
+void cmd_esver(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto stream_token = cur.next("stream id");
   if (!stream_token) return invalid(reply, stream_token.error());
@@ -216,7 +216,10 @@ void cmd_esver(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
   });
 }
 
-void cmd_epscan(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
+void cmd_epscan(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto selector = cur.next("partition");
   if (!selector) return invalid(reply, selector.error());
@@ -233,8 +236,9 @@ void cmd_epscan(ServerContext& ctx, Session& /*session*/, Args args, const Reply
   auto opts = parse_scan_options(cur, /*allow_key=*/false, /*allow_count=*/true);
   if (!opts) return invalid(reply, opts.error());
 
-  run_read(ctx, [db = ctx.db, stats = &ctx.stats, reply, pid = *pid, start = *start, end = *end,
-                 count = opts->count] {
+  // A scan may read up to COUNT records and must not hold a network thread that long.
+  c.post_read([db = ctx.db, stats = &ctx.stats, reply, pid = *pid, start = *start, end = *end,
+               count = opts->count] {
     if (!check_owned(*db, pid, reply)) return;
     auto latest = db->get_partition_sequence(pid);
     if (!latest) return read_error(reply, latest.error());
@@ -275,7 +279,10 @@ void cmd_epscan(ServerContext& ctx, Session& /*session*/, Args args, const Reply
   });
 }
 
-void cmd_epseq(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
+void cmd_epseq(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto selector = cur.next("partition");
   if (!selector) return invalid(reply, selector.error());

@@ -11,7 +11,8 @@
 //     Ids >= N, and ranges starting at >= N or with a > b, are INVALIDARG; a partition this
 //     node does not own is `CLUSTERDOWN partition unavailable`.
 //   - FROM LATEST (or no FROM) starts at the watermark read when the subscription is accepted,
-//     so only events committed after that are delivered (§7.6, §11 row 7).
+//     so only events committed after that are delivered (§7.6, §11 row 7: upstream could deliver
+//     older events to a LATEST subscriber).
 //   - WINDOW is 1..=i64 max, default 1000.
 //   - EACK/EUNSUB of an unknown id, or an id of another connection: `NOTFOUND subscription not
 //     found`. A subscription that failed (its `error` push was sent) is no longer known.
@@ -27,7 +28,6 @@
 
 #include "server/commands/arguments.hpp"
 #include "server/commands/engine_error.hpp"
-#include "server/connection.hpp"
 #include "server/subscriptions/subscription.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 
@@ -129,7 +129,7 @@ ArgResult<void> parse_sub_options(ArgCursor& cur, FromSpec& from, uint64_t& wind
 
 // Registers the subscription, writes `+<id>` and the `subscribe` push into the reply (so they
 // leave in one go, before any message), finishes it, then enables delivery.
-void accept_subscription(SubscriptionHub& hub, const std::shared_ptr<Connection>& conn,
+void accept_subscription(SubscriptionHub& hub, const std::shared_ptr<ClientLink>& conn,
                          const ReplyPtr& reply, std::shared_ptr<Subscription> sub) {
   const std::string id = sub->id().to_string();
   const std::size_t count = hub.add(sub, conn);
@@ -144,7 +144,7 @@ std::shared_ptr<SubscriptionHub> hub_of(ServerContext& ctx) {
   return ctx.subscriptions != nullptr ? ctx.subscriptions->shared_from_this() : nullptr;
 }
 
-bool check_context(ServerContext& ctx, const std::shared_ptr<Connection>& conn,
+bool check_context(ServerContext& ctx, const std::shared_ptr<ClientLink>& conn,
                    const ReplyPtr& reply) {
   if (ctx.subscriptions == nullptr || !conn) {
     reply_error(reply, "ERR", "subscriptions are not available");
@@ -185,8 +185,11 @@ ArgResult<void> parse_selector_item(std::string_view item, uint16_t n,
 
 }  // namespace
 
-void cmd_esub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
-  auto conn = Connection::current();
+void cmd_esub(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
+  auto conn = c.client != nullptr ? c.client->share() : nullptr;
   if (!check_context(ctx, conn, reply)) return;
   ArgCursor cur(args.subspan(1));
 
@@ -267,20 +270,19 @@ void cmd_esub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPt
                            "read error: " + client_error_text(info.error(), "read"));
       streams[i].next_version = *info ? (*info)->version + 1 : 0;
     }
-    auto sub =
-        std::make_shared<Subscription>(uuid_v4(), conn->id(), conn, protocol, db, hub, window,
-                                       std::vector<PartitionStart>{}, std::move(streams), false);
+    auto sub = std::make_shared<Subscription>(uuid_v4(), conn->client_id(), conn, protocol, db, hub,
+                                              window, std::vector<PartitionStart>{},
+                                              std::move(streams), false);
     accept_subscription(*hub, conn, reply, std::move(sub));
   };
-  if (ctx.reads == nullptr) {
-    job();
-  } else {
-    ctx.reads->post(std::move(job));
-  }
+  c.post_read(std::move(job));
 }
 
-void cmd_epsub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyPtr& reply) {
-  auto conn = Connection::current();
+void cmd_epsub(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
+  auto conn = c.client != nullptr ? c.client->share() : nullptr;
   if (!check_context(ctx, conn, reply)) return;
   ArgCursor cur(args.subspan(1));
   auto sel = cur.next("partition selector");
@@ -353,13 +355,17 @@ void cmd_epsub(ServerContext& ctx, Session& /*session*/, Args args, const ReplyP
     }
     parts.push_back(ps);
   }
-  auto sub = std::make_shared<Subscription>(uuid_v4(), conn->id(), conn, reply->protocol(), ctx.db,
-                                            hub_of(ctx), window, std::move(parts),
+  auto sub = std::make_shared<Subscription>(uuid_v4(), conn->client_id(), conn, reply->protocol(),
+                                            ctx.db, hub_of(ctx), window, std::move(parts),
                                             std::vector<StreamStart>{}, all);
   accept_subscription(*ctx.subscriptions, conn, reply, std::move(sub));
 }
 
-void cmd_eack(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply) {
+void cmd_eack(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  Session& session = c.session;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto id_tok = cur.next("subscription id");
   if (!id_tok) return invalid(reply, id_tok.error());
@@ -377,7 +383,11 @@ void cmd_eack(ServerContext& ctx, Session& session, Args args, const ReplyPtr& r
   reply->finish();
 }
 
-void cmd_eunsub(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply) {
+void cmd_eunsub(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  Session& session = c.session;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
   ArgCursor cur(args.subspan(1));
   auto id_tok = cur.next("subscription id");
   if (!id_tok) return invalid(reply, id_tok.error());
@@ -391,8 +401,9 @@ void cmd_eunsub(ServerContext& ctx, Session& session, Args args, const ReplyPtr&
   reply->finish();
   // Through the connection's queue, so it follows every message push of this subscription
   // handed over before the cancel.
-  if (auto conn = Connection::current()) {
-    conn->push(encode_subscription_event(reply->protocol(), "unsubscribe", id->to_string(), *left));
+  if (c.client != nullptr) {
+    c.client->push(
+        encode_subscription_event(reply->protocol(), "unsubscribe", id->to_string(), *left));
   }
 }
 

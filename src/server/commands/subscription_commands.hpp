@@ -9,9 +9,9 @@ namespace sierra::server {
 
 inline constexpr uint64_t kDefaultWindow = 1000;
 
-void cmd_esub(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply);
-void cmd_epsub(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply);
-void cmd_eack(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply);
-void cmd_eunsub(ServerContext& ctx, Session& session, Args args, const ReplyPtr& reply);
+void cmd_esub(CommandContext& c);
+void cmd_epsub(CommandContext& c);
+void cmd_eack(CommandContext& c);
+void cmd_eunsub(CommandContext& c);
 
 }  // namespace sierra::server

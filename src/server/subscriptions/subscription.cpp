@@ -7,7 +7,6 @@
 #include "server/commands/command.hpp"
 #include "server/commands/engine_error.hpp"
 #include "server/commands/event_reply.hpp"
-#include "server/connection.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 
 namespace sierra::server {
@@ -33,7 +32,7 @@ std::string encode_subscription_error(int protocol, std::string_view id, std::st
   return out;
 }
 
-Subscription::Subscription(Uuid id, uint64_t connection_id, std::weak_ptr<Connection> conn,
+Subscription::Subscription(Uuid id, uint64_t connection_id, std::weak_ptr<ClientLink> conn,
                            int protocol, std::shared_ptr<Database> db,
                            std::weak_ptr<SubscriptionHub> hub, uint64_t window,
                            std::vector<PartitionStart> partitions, std::vector<StreamStart> streams,

@@ -20,7 +20,7 @@
 
 namespace sierra::server {
 
-class Connection;
+class ClientLink;
 class SubscriptionHub;
 
 // Where a subscription starts in one partition or stream.
@@ -44,7 +44,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 
   enum class Kind { Partitions, Streams };
 
-  Subscription(Uuid id, uint64_t connection_id, std::weak_ptr<Connection> conn, int protocol,
+  Subscription(Uuid id, uint64_t connection_id, std::weak_ptr<ClientLink> conn, int protocol,
                std::shared_ptr<Database> db, std::weak_ptr<SubscriptionHub> hub, uint64_t window,
                std::vector<PartitionStart> partitions, std::vector<StreamStart> streams,
                bool all_partitions);
@@ -83,7 +83,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   const Uuid id_;
   const std::string id_text_;
   const uint64_t connection_id_;
-  const std::weak_ptr<Connection> conn_;
+  const std::weak_ptr<ClientLink> conn_;
   const int protocol_;
   const std::shared_ptr<Database> db_;
   const std::weak_ptr<SubscriptionHub> hub_;

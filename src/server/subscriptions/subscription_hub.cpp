@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "server/commands/command.hpp"
-#include "server/connection.hpp"
 #include "server/subscriptions/subscription.hpp"
 
 namespace sierra::server {
@@ -88,7 +87,7 @@ void SubscriptionHub::shutdown() {
 }
 
 std::size_t SubscriptionHub::add(const std::shared_ptr<Subscription>& sub,
-                                 const std::shared_ptr<Connection>& conn) {
+                                 const std::shared_ptr<ClientLink>& conn) {
   std::size_t count = 0;
   bool hook = false;
   {

@@ -26,7 +26,7 @@
 
 namespace sierra::server {
 
-class Connection;
+class ClientLink;
 class ReadExecutor;
 class Subscription;
 
@@ -56,7 +56,7 @@ class SubscriptionHub : public std::enable_shared_from_this<SubscriptionHub> {
 
   // Registers a subscription of `conn`; returns the number now active on that connection.
   std::size_t add(const std::shared_ptr<Subscription>& sub,
-                  const std::shared_ptr<Connection>& conn);
+                  const std::shared_ptr<ClientLink>& conn);
   std::shared_ptr<Subscription> find(uint64_t connection_id, const Uuid& id) const;
   // Unregisters and cancels; returns the number left on that connection, or nullopt if unknown.
   std::optional<std::size_t> remove(uint64_t connection_id, const Uuid& id);

@@ -215,7 +215,7 @@ TEST(BloomTest, DeserializeRejectsMalformed) {
 // ---- event index ----------------------------------------------------------------------------
 
 TEST_F(IndexFilesTest, EventIndexFlushAndReopen) {
-  OpenEventIndex idx;
+  LiveEventIndex idx;
   const Uuid a = uuid_v4();
   const Uuid b = uuid_v4();
   idx.insert(a, 42);
@@ -234,7 +234,7 @@ TEST_F(IndexFilesTest, EventIndexFlushAndReopen) {
 }
 
 TEST_F(IndexFilesTest, EventIndexIdsDifferingInOneByte) {
-  OpenEventIndex idx;
+  LiveEventIndex idx;
   Uuid a = uuid_v4();
   Uuid b = a;
   b.bytes[9] ^= 0x01;
@@ -251,7 +251,7 @@ TEST_F(IndexFilesTest, EventIndexIdsDifferingInOneByte) {
 }
 
 TEST_F(IndexFilesTest, EventIndexEmpty) {
-  ASSERT_TRUE(EventIndexFile::write(dir_ / "index.eidx", OpenEventIndex{}));
+  ASSERT_TRUE(EventIndexFile::write(dir_ / "index.eidx", LiveEventIndex{}));
   auto f = EventIndexFile::open(dir_ / "index.eidx");
   ASSERT_TRUE(f) << f.error().to_string();
   EXPECT_EQ((*f)->key_count(), 0u);
@@ -263,7 +263,7 @@ TEST_F(IndexFilesTest, EventIndexEmpty) {
 
 TEST_F(IndexFilesTest, EventIndexLarge) {
   std::mt19937_64 rng(12345);
-  OpenEventIndex idx;
+  LiveEventIndex idx;
   std::vector<Uuid> ids;
   for (uint64_t i = 0; i < 100000; ++i) {
     ids.push_back(random_uuid(rng));
@@ -305,7 +305,7 @@ TEST_F(IndexFilesTest, MissingFileIsIo) {
 }
 
 TEST_F(IndexFilesTest, WrongKindOfFileIsCorrupt) {
-  ASSERT_TRUE(EventIndexFile::write(dir_ / "index.eidx", OpenEventIndex{}));
+  ASSERT_TRUE(EventIndexFile::write(dir_ / "index.eidx", LiveEventIndex{}));
   auto s = StreamIndexFile::open(dir_ / "index.eidx");
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, Errc::CorruptIndex);
@@ -315,7 +315,7 @@ TEST_F(IndexFilesTest, WrongKindOfFileIsCorrupt) {
 // ---- partition index ------------------------------------------------------------------------
 
 TEST_F(IndexFilesTest, PartitionIndexThreeSequences) {
-  OpenPartitionIndex idx;
+  LivePartitionIndex idx;
   idx.insert(7, 0, 100);
   idx.insert(7, 1, 200);
   idx.insert(7, 2, 300);
@@ -335,7 +335,7 @@ TEST_F(IndexFilesTest, PartitionIndexThreeSequences) {
 
 TEST_F(IndexFilesTest, PartitionIndexTwoAndFourPartitions) {
   for (int parts : {2, 4}) {
-    OpenPartitionIndex idx;
+    LivePartitionIndex idx;
     for (int p = parts - 1; p >= 0; --p) {
       for (uint64_t s = 0; s <= static_cast<uint64_t>(p); ++s) {
         idx.insert(static_cast<PartitionId>(p * 10), s + 5, (p * 1000) + s);
@@ -365,7 +365,7 @@ TEST_F(IndexFilesTest, PartitionIndexTwoAndFourPartitions) {
 }
 
 TEST_F(IndexFilesTest, PartitionIndexEmpty) {
-  ASSERT_TRUE(PartitionIndexFile::write(dir_ / "partition.pidx", OpenPartitionIndex{}));
+  ASSERT_TRUE(PartitionIndexFile::write(dir_ / "partition.pidx", LivePartitionIndex{}));
   auto f = PartitionIndexFile::open(dir_ / "partition.pidx");
   ASSERT_TRUE(f) << f.error().to_string();
   EXPECT_TRUE((*f)->summaries().empty());
@@ -374,7 +374,7 @@ TEST_F(IndexFilesTest, PartitionIndexEmpty) {
 }
 
 TEST_F(IndexFilesTest, PartitionIndexAllPartitionsLargeLists) {
-  OpenPartitionIndex idx;
+  LivePartitionIndex idx;
   for (uint64_t s = 0; s < 20000; ++s) idx.insert(static_cast<PartitionId>(s % 1024), s, s * 3);
   ASSERT_TRUE(PartitionIndexFile::write(dir_ / "partition.pidx", idx));
   auto f = PartitionIndexFile::open(dir_ / "partition.pidx");
@@ -387,7 +387,7 @@ TEST_F(IndexFilesTest, PartitionIndexAllPartitionsLargeLists) {
 // ---- stream index ---------------------------------------------------------------------------
 
 TEST_F(IndexFilesTest, StreamIndexFlushAndReopen) {
-  OpenStreamIndex idx;
+  LiveStreamIndex idx;
   const Uuid pk_a = uuid_v4();
   const Uuid pk_b = uuid_v4();
   const Uuid pk_k = uuid_v4();
@@ -432,7 +432,7 @@ TEST_F(IndexFilesTest, StreamIndexFlushAndReopen) {
 }
 
 TEST_F(IndexFilesTest, StreamIndexSameStreamIdInTwoPartitions) {
-  OpenStreamIndex idx;
+  LiveStreamIndex idx;
   const Uuid pk1 = uuid_v4();
   const Uuid pk2 = uuid_v4();
   ASSERT_TRUE(idx.insert(4, "stream-a", pk1, 0, 10));
@@ -449,7 +449,7 @@ TEST_F(IndexFilesTest, StreamIndexSameStreamIdInTwoPartitions) {
 }
 
 TEST_F(IndexFilesTest, StreamIndexEmpty) {
-  ASSERT_TRUE(StreamIndexFile::write(dir_ / "stream.sidx", OpenStreamIndex{}));
+  ASSERT_TRUE(StreamIndexFile::write(dir_ / "stream.sidx", LiveStreamIndex{}));
   auto f = StreamIndexFile::open(dir_ / "stream.sidx");
   ASSERT_TRUE(f) << f.error().to_string();
   EXPECT_EQ((*f)->key_count(), 0u);
@@ -458,7 +458,7 @@ TEST_F(IndexFilesTest, StreamIndexEmpty) {
 }
 
 TEST_F(IndexFilesTest, StreamIndexMaxLengthIdAndLarge) {
-  OpenStreamIndex idx;
+  LiveStreamIndex idx;
   const std::string longest(kStreamIdMaxBytes, 'z');
   const Uuid pk = uuid_v4();
   ASSERT_TRUE(idx.insert(0, longest, pk, 0, 1));
@@ -488,7 +488,7 @@ TEST_F(IndexFilesTest, StreamIndexMaxLengthIdAndLarge) {
 }
 
 TEST_F(IndexFilesTest, StreamIndexRejectsOverlongId) {
-  OpenStreamIndex idx;
+  LiveStreamIndex idx;
   ASSERT_TRUE(idx.insert(0, std::string(65, 'x'), uuid_v4(), 0, 0));
   auto r = StreamIndexFile::write(dir_ / "stream.sidx", idx);
   ASSERT_FALSE(r);
@@ -499,9 +499,9 @@ TEST_F(IndexFilesTest, StreamIndexRejectsOverlongId) {
 // ---- corruption -----------------------------------------------------------------------------
 
 struct Fixtures {
-  OpenEventIndex events;
-  OpenPartitionIndex partitions;
-  OpenStreamIndex streams;
+  LiveEventIndex events;
+  LivePartitionIndex partitions;
+  LiveStreamIndex streams;
 };
 
 // `n_keys` > Mphf::kSmallKeySet makes the event/stream MPHFs BDZ instead of Table.
@@ -522,7 +522,7 @@ Fixtures make_fixtures(int n_keys) {
 
 // Opens the (possibly damaged) file and checks every lookup answers right or CorruptIndex,
 // and that some check (open, a lookup or verify) reports the damage.
-void check_event_file(const fs::path& p, const OpenEventIndex& idx, bool damaged) {
+void check_event_file(const fs::path& p, const LiveEventIndex& idx, bool damaged) {
   auto f = EventIndexFile::open(p);
   if (!f) {
     EXPECT_EQ(f.error().code, Errc::CorruptIndex) << f.error().to_string();
@@ -547,7 +547,7 @@ void check_event_file(const fs::path& p, const OpenEventIndex& idx, bool damaged
   EXPECT_FALSE(damaged && v) << "verify() missed the damage";
 }
 
-void check_partition_file(const fs::path& p, const OpenPartitionIndex& idx, bool damaged) {
+void check_partition_file(const fs::path& p, const LivePartitionIndex& idx, bool damaged) {
   auto f = PartitionIndexFile::open(p);
   if (!f) {
     EXPECT_EQ(f.error().code, Errc::CorruptIndex) << f.error().to_string();
@@ -570,7 +570,7 @@ void check_partition_file(const fs::path& p, const OpenPartitionIndex& idx, bool
   EXPECT_EQ(!v, damaged) << "verify() result wrong";
 }
 
-void check_stream_file(const fs::path& p, const OpenStreamIndex& idx, bool damaged) {
+void check_stream_file(const fs::path& p, const LiveStreamIndex& idx, bool damaged) {
   auto f = StreamIndexFile::open(p);
   if (!f) {
     EXPECT_EQ(f.error().code, Errc::CorruptIndex) << f.error().to_string();
@@ -776,10 +776,10 @@ TEST_F(IndexFilesTest, VerifyCatchesDamageAfterOpen) {
 }
 
 TEST_F(IndexFilesTest, RewriteReplacesAtomically) {
-  OpenEventIndex a;
+  LiveEventIndex a;
   a.insert(uuid_v4(), 1);
   ASSERT_TRUE(EventIndexFile::write(dir_ / "index.eidx", a));
-  OpenEventIndex b;
+  LiveEventIndex b;
   const Uuid id = uuid_v4();
   b.insert(id, 2);
   b.insert(uuid_v4(), 3);

@@ -10,8 +10,8 @@
 
 #include "engine/file.hpp"
 #include "engine/segment/paths.hpp"
-#include "engine/segment/segment_writer.hpp"
 #include "engine/segment/segment_test_util.hpp"
+#include "engine/segment/segment_writer.hpp"
 
 namespace sierra {
 namespace {

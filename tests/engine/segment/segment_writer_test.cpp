@@ -7,6 +7,7 @@
 #include <random>
 
 #include "engine/crc32c.hpp"
+#include "engine/fault_env.hpp"
 #include "engine/file.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_reader.hpp"
@@ -26,8 +27,9 @@ using segtest::TempDir;
 constexpr uint64_t kSegSize = 1 << 20;
 
 std::unique_ptr<SegmentWriter> must_create(const fs::path& base, BucketId b = 1, SegmentId s = 0,
-                                           uint64_t size = kSegSize) {
-  auto w = SegmentWriter::create(base, b, s, size);
+                                           uint64_t size = kSegSize,
+                                           std::shared_ptr<Env> env = Env::real()) {
+  auto w = SegmentWriter::create(base, b, s, size, std::move(env));
   EXPECT_TRUE(w) << w.error().to_string();
   return w ? std::move(*w) : nullptr;
 }
@@ -468,28 +470,37 @@ TEST(SegmentWriterRecovery, BadHeaders) {
 
 // ---- write / sync failures ----
 
+// Sets the Env's hook for one scope.
 class FaultGuard {
  public:
-  explicit FaultGuard(FileFaults::Hook h) { FileFaults::set(std::move(h)); }
-  ~FaultGuard() { FileFaults::clear(); }
+  FaultGuard(HookEnv& env, HookEnv::Hook h) : env_(env) { env_.set(std::move(h)); }
+  ~FaultGuard() { env_.clear(); }
+  FaultGuard(const FaultGuard&) = delete;
+  FaultGuard& operator=(const FaultGuard&) = delete;
+
+ private:
+  HookEnv& env_;
 };
 
 TEST(SegmentWriter, WriteFailureDiscardsAndRollsBack) {
   TempDir dir;
-  auto w = must_create(dir.path());
+  auto env = std::make_shared<HookEnv>();
+  auto w = must_create(dir.path(), 1, 0, kSegSize, env);
   auto handle = w->flushed_offset_handle();
   w->append(encode(make_tx(1, 1), {make_event(1)}));
   ASSERT_TRUE(w->flush());
   const uint64_t flushed = w->flushed_offset();
   {
-    FaultGuard g([](FileFaults::Op op, const fs::path&, uint64_t, size_t) {
-      return op == FileFaults::Op::Write ? ENOSPC : 0;
+    FaultGuard g(*env, [](HookEnv::Op op, const fs::path&, uint64_t, size_t) {
+      return op == HookEnv::Op::Write ? ENOSPC : 0;
     });
     w->append(encode(make_tx(2, 2), {make_event(2), make_event(3)}));
     auto st = w->flush();
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, Errc::NoSpace);
+    EXPECT_EQ(st.error().sys_errno, ENOSPC);
   }
+  EXPECT_EQ(env->injected(HookEnv::Op::Write), 1u) << "the ENOSPC was not injected";
   EXPECT_FALSE(w->broken());
   EXPECT_EQ(w->flushed_offset(), flushed);
   EXPECT_EQ(w->end_offset(), flushed);
@@ -502,20 +513,23 @@ TEST(SegmentWriter, WriteFailureDiscardsAndRollsBack) {
 
 TEST(SegmentWriter, SyncFailureBreaksWriterAndReopenRecovers) {
   TempDir dir;
-  auto w = must_create(dir.path());
+  auto env = std::make_shared<HookEnv>();
+  auto w = must_create(dir.path(), 1, 0, kSegSize, env);
   auto handle = w->flushed_offset_handle();
   w->append(encode(make_tx(1, 1), {make_event(1)}));
   ASSERT_TRUE(w->flush());
   const uint64_t flushed = w->flushed_offset();
   {
-    FaultGuard g([](FileFaults::Op op, const fs::path&, uint64_t, size_t) {
-      return op == FileFaults::Op::Sync ? EIO : 0;
+    FaultGuard g(*env, [](HookEnv::Op op, const fs::path&, uint64_t, size_t) {
+      return op == HookEnv::Op::Sync ? EIO : 0;
     });
     w->append(encode(make_tx(2, 1), {make_event(2)}));
     auto st = w->flush();
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, Errc::Io);
+    EXPECT_EQ(st.error().sys_errno, EIO);
   }
+  EXPECT_EQ(env->injected(HookEnv::Op::Sync), 1u) << "the sync fault was not injected";
   EXPECT_TRUE(w->broken());
   EXPECT_EQ(handle->load(), flushed);
   w->append(encode(make_tx(2, 1), {make_event(3)}));
@@ -632,11 +646,12 @@ TEST(SegmentWriterPreallocation, BoundedBySegmentSizeAndReleasedBeforeClosing) {
 // segment stops preallocating.
 TEST(SegmentWriterPreallocation, FailedZeroWriteIsNotAnError) {
   TempDir dir;
-  auto w = must_create(dir.path());
+  auto env = std::make_shared<HookEnv>();
+  auto w = must_create(dir.path(), 1, 0, kSegSize, env);
   std::vector<uint64_t> writes;  // lengths of the writes
   {
-    FaultGuard g([&](FileFaults::Op op, const fs::path&, uint64_t, size_t len) {
-      if (op != FileFaults::Op::Write) return 0;
+    FaultGuard g(*env, [&](HookEnv::Op op, const fs::path&, uint64_t, size_t len) {
+      if (op != HookEnv::Op::Write) return 0;
       writes.push_back(len);
       return len >= SegmentWriter::kPreallocateBytes / 2 ? ENOSPC : 0;  // the zeros only
     });
@@ -644,6 +659,7 @@ TEST(SegmentWriterPreallocation, FailedZeroWriteIsNotAnError) {
     ASSERT_TRUE(w->flush());
   }
   ASSERT_EQ(writes.size(), 2u);  // the batch, then the zeros (refused)
+  EXPECT_EQ(env->injected(HookEnv::Op::Write), 1u) << "the zero write was not refused";
   EXPECT_EQ(w->allocated_end(), w->flushed_offset());
   EXPECT_EQ(fs::file_size(w->path()), w->flushed_offset());
   w->append(encode(make_tx(2, 1), {make_event(2)}));

@@ -1,4 +1,4 @@
-// In-memory ("open") indexes of the live segment of a bucket: event id -> offset,
+// In-memory indexes of the live segment of a bucket (its memtable): event id -> offset,
 // partition id -> (sequence, offset) list, (partition id, stream id) -> (version, offset) list.
 // Not synchronised: the bucket guards them (writer mutates under a unique lock, readers share).
 // Offsets are within the one segment the index belongs to.
@@ -69,7 +69,7 @@ struct StreamEntry {
 // Event id -> offset. An open-addressing table (tsl::robin_map): an append inserts one entry per
 // event and EGET looks one up, and std::unordered_map's node per entry (an allocation, and a
 // cache miss to reach it) plus its rehashes cost 5 % of the server's CPU under pipelined appends.
-class OpenEventIndex {
+class LiveEventIndex {
  public:
   using Map = tsl::robin_map<Uuid, uint64_t, UuidHash>;
   void insert(const Uuid& event_id, uint64_t offset) { map_.insert_or_assign(event_id, offset); }
@@ -81,7 +81,7 @@ class OpenEventIndex {
   Map map_;
 };
 
-class OpenPartitionIndex {
+class LivePartitionIndex {
  public:
   // Sequences must be inserted in ascending order per partition.
   void insert(PartitionId pid, uint64_t sequence, uint64_t offset);
@@ -93,7 +93,7 @@ class OpenPartitionIndex {
   std::map<PartitionId, PartitionEntry> map_;
 };
 
-class OpenStreamIndex {
+class LiveStreamIndex {
  public:
   // Adds (version, offset) to the stream's entry, creating the entry, and returns it. Entries are
   // never erased and the map is node-based, so the pointer stays valid as long as the index.
@@ -113,11 +113,11 @@ class OpenStreamIndex {
   StreamMap<StreamEntry> map_;
 };
 
-// The three open indexes of one segment.
-struct OpenIndexes {
-  OpenEventIndex events;
-  OpenPartitionIndex partitions;
-  OpenStreamIndex streams;
+// The three live indexes of one segment.
+struct LiveIndexes {
+  LiveEventIndex events;
+  LivePartitionIndex partitions;
+  LiveStreamIndex streams;
 };
 
 }  // namespace sierra

@@ -1,7 +1,7 @@
 // Open (in-memory) indexes: STORAGE.md §8.1 index tests, open half.
 #include <gtest/gtest.h>
 
-#include "engine/index/open_indexes.hpp"
+#include "engine/index/live_index.hpp"
 
 namespace sierra {
 namespace {
@@ -13,8 +13,8 @@ Uuid uuid_of(uint8_t first, uint8_t last = 0) {
   return u;
 }
 
-TEST(OpenEventIndexTest, InsertAndGet) {
-  OpenEventIndex idx;
+TEST(LiveEventIndexTest, InsertAndGet) {
+  LiveEventIndex idx;
   const Uuid a = uuid_v4();
   const Uuid b = uuid_v4();
   idx.insert(a, 42);
@@ -25,8 +25,8 @@ TEST(OpenEventIndexTest, InsertAndGet) {
   EXPECT_EQ(idx.size(), 2u);
 }
 
-TEST(OpenEventIndexTest, InsertOverwrites) {
-  OpenEventIndex idx;
+TEST(LiveEventIndexTest, InsertOverwrites) {
+  LiveEventIndex idx;
   const Uuid a = uuid_of(1);
   idx.insert(a, 1);
   idx.insert(a, 2);
@@ -34,8 +34,8 @@ TEST(OpenEventIndexTest, InsertOverwrites) {
   EXPECT_EQ(idx.size(), 1u);
 }
 
-TEST(OpenEventIndexTest, IdsDifferingInOneByte) {
-  OpenEventIndex idx;
+TEST(LiveEventIndexTest, IdsDifferingInOneByte) {
+  LiveEventIndex idx;
   idx.insert(uuid_of(7, 1), 100);
   idx.insert(uuid_of(7, 2), 200);
   EXPECT_EQ(idx.get(uuid_of(7, 1)), 100u);
@@ -43,14 +43,14 @@ TEST(OpenEventIndexTest, IdsDifferingInOneByte) {
   EXPECT_EQ(idx.get(uuid_of(7, 3)), std::nullopt);
 }
 
-TEST(OpenEventIndexTest, EmptyAnswersNone) {
-  OpenEventIndex idx;
+TEST(LiveEventIndexTest, EmptyAnswersNone) {
+  LiveEventIndex idx;
   EXPECT_EQ(idx.get(Uuid::nil()), std::nullopt);
   EXPECT_EQ(idx.size(), 0u);
 }
 
-TEST(OpenPartitionIndexTest, ThreeSequences) {
-  OpenPartitionIndex idx;
+TEST(LivePartitionIndexTest, ThreeSequences) {
+  LivePartitionIndex idx;
   idx.insert(5, 0, 100);
   idx.insert(5, 1, 200);
   idx.insert(5, 2, 300);
@@ -63,8 +63,8 @@ TEST(OpenPartitionIndexTest, ThreeSequences) {
   EXPECT_EQ(idx.get(6), nullptr);
 }
 
-TEST(OpenPartitionIndexTest, TwoPartitions) {
-  OpenPartitionIndex idx;
+TEST(LivePartitionIndexTest, TwoPartitions) {
+  LivePartitionIndex idx;
   idx.insert(1, 10, 100);
   idx.insert(2, 20, 200);
   idx.insert(1, 11, 300);
@@ -77,8 +77,8 @@ TEST(OpenPartitionIndexTest, TwoPartitions) {
   EXPECT_EQ(idx.size(), 2u);
 }
 
-TEST(OpenStreamIndexTest, InsertAndGet) {
-  OpenStreamIndex idx;
+TEST(LiveStreamIndexTest, InsertAndGet) {
+  LiveStreamIndex idx;
   const Uuid pk_a = uuid_v4();
   const Uuid pk_b = uuid_v4();
   ASSERT_TRUE(idx.insert(3, "stream-a", pk_a, 0, 100));
@@ -98,8 +98,8 @@ TEST(OpenStreamIndexTest, InsertAndGet) {
   EXPECT_EQ(idx.size(), 2u);
 }
 
-TEST(OpenStreamIndexTest, PartitionKeyMismatch) {
-  OpenStreamIndex idx;
+TEST(LiveStreamIndexTest, PartitionKeyMismatch) {
+  LiveStreamIndex idx;
   const Uuid pk = uuid_v4();
   ASSERT_TRUE(idx.insert(0, "my-stream", pk, 0, 10));
   auto r = idx.insert(0, "my-stream", uuid_v4(), 1, 20);
@@ -112,8 +112,8 @@ TEST(OpenStreamIndexTest, PartitionKeyMismatch) {
   EXPECT_EQ(e->offsets.size(), 1u);
 }
 
-TEST(OpenStreamIndexTest, SameStreamIdInTwoPartitionsIsTwoStreams) {
-  OpenStreamIndex idx;
+TEST(LiveStreamIndexTest, SameStreamIdInTwoPartitionsIsTwoStreams) {
+  LiveStreamIndex idx;
   const Uuid pk1 = uuid_v4();
   const Uuid pk2 = uuid_v4();
   ASSERT_TRUE(idx.insert(1, "stream-k", pk1, 0, 100));
@@ -127,7 +127,7 @@ TEST(OpenStreamIndexTest, SameStreamIdInTwoPartitionsIsTwoStreams) {
   EXPECT_EQ(idx.get(3, "stream-k"), nullptr);
 }
 
-TEST(OpenStreamIndexTest, StreamKeyHashDependsOnPartition) {
+TEST(LiveStreamIndexTest, StreamKeyHashDependsOnPartition) {
   StreamKeyHash h;
   EXPECT_NE(h(StreamKey{1, "stream-l"}), h(StreamKey{2, "stream-l"}));
   EXPECT_EQ(h(StreamKey{1, "stream-l"}), h(StreamKey{1, "stream-l"}));

@@ -1,4 +1,4 @@
-#include "engine/index/open_indexes.hpp"
+#include "engine/index/live_index.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -11,13 +11,13 @@ size_t StreamKeyHash::hash(PartitionId pid, std::string_view stream_id) {
   return h ^ (size_t{pid} + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
 }
 
-std::optional<uint64_t> OpenEventIndex::get(const Uuid& event_id) const {
+std::optional<uint64_t> LiveEventIndex::get(const Uuid& event_id) const {
   auto it = map_.find(event_id);
   if (it == map_.end()) return std::nullopt;
   return it->second;
 }
 
-void OpenPartitionIndex::insert(PartitionId pid, uint64_t sequence, uint64_t offset) {
+void LivePartitionIndex::insert(PartitionId pid, uint64_t sequence, uint64_t offset) {
   auto [it, inserted] = map_.try_emplace(pid);
   PartitionEntry& e = it->second;
   if (inserted) {
@@ -30,12 +30,12 @@ void OpenPartitionIndex::insert(PartitionId pid, uint64_t sequence, uint64_t off
   e.offsets.push_back(SeqOffset{sequence, offset});
 }
 
-const PartitionEntry* OpenPartitionIndex::get(PartitionId pid) const {
+const PartitionEntry* LivePartitionIndex::get(PartitionId pid) const {
   auto it = map_.find(pid);
   return it == map_.end() ? nullptr : &it->second;
 }
 
-Result<StreamEntry*> OpenStreamIndex::insert(PartitionId pid, std::string_view stream_id,
+Result<StreamEntry*> LiveStreamIndex::insert(PartitionId pid, std::string_view stream_id,
                                              const Uuid& partition_key, uint64_t version,
                                              uint64_t offset) {
   auto it = map_.find(StreamKeyRef{pid, stream_id});
@@ -53,7 +53,7 @@ Result<StreamEntry*> OpenStreamIndex::insert(PartitionId pid, std::string_view s
   return &it->second;
 }
 
-Status OpenStreamIndex::insert_into(StreamEntry& e, PartitionId pid, std::string_view stream_id,
+Status LiveStreamIndex::insert_into(StreamEntry& e, PartitionId pid, std::string_view stream_id,
                                     const Uuid& partition_key, uint64_t version, uint64_t offset) {
   if (e.partition_key != partition_key) {
     return make_error(Errc::PartitionKeyMismatch,
@@ -67,12 +67,12 @@ Status OpenStreamIndex::insert_into(StreamEntry& e, PartitionId pid, std::string
   return {};
 }
 
-StreamEntry* OpenStreamIndex::find(PartitionId pid, std::string_view stream_id) {
+StreamEntry* LiveStreamIndex::find(PartitionId pid, std::string_view stream_id) {
   auto it = map_.find(StreamKeyRef{pid, stream_id});
   return it == map_.end() ? nullptr : &it->second;
 }
 
-const StreamEntry* OpenStreamIndex::get(PartitionId pid, std::string_view stream_id) const {
+const StreamEntry* LiveStreamIndex::get(PartitionId pid, std::string_view stream_id) const {
   auto it = map_.find(StreamKeyRef{pid, stream_id});
   return it == map_.end() ? nullptr : &it->second;
 }

@@ -1,0 +1,15 @@
+// The read commands (PROTOCOL.md §4.3-4.7): EGET, ESCAN, ESVER, EPSCAN, EPSEQ. Scans run on the
+// read executor and finish there; point reads and argument errors finish at once.
+#pragma once
+
+#include "server/commands/command.hpp"
+
+namespace sierra::server {
+
+void cmd_eget(CommandContext& c);
+void cmd_escan(CommandContext& c);
+void cmd_esver(CommandContext& c);
+void cmd_epscan(CommandContext& c);
+void cmd_epseq(CommandContext& c);
+
+}  // namespace sierra::server
