@@ -525,14 +525,14 @@ DatabaseImpl::locate_event(PartitionId pid, const Uuid& id) const {
   using Found = std::optional<std::pair<std::shared_ptr<SegmentReader>, uint64_t>>;
   Bucket* b = bucket_for(pid);
   if (!b) return Found{};
-  std::shared_ptr<const ClosedList> closed;
+  std::shared_ptr<const ClosedList> closed_segments;
   Found live_hit = b->with_live([&](const Bucket::View& v, const LiveIndexes& live) -> Found {
-    closed = v.closed;
+    closed_segments = v.closed;
     if (auto off = live.events.get(id)) return std::make_pair(v.live_reader, *off);
     return std::nullopt;
   });
   if (live_hit) return live_hit;
-  for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
+  for (auto it = closed_segments->rbegin(); it != closed_segments->rend(); ++it) {
     auto off =
         b->query_closed_healing(*it, [&](const ClosedSegment& c) { return c.find_event(id); });
     if (!off) return std::unexpected(off.error());
@@ -730,9 +730,9 @@ Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionI
   using Out = std::optional<StreamVersionInfo>;
   Bucket* b = impl_->bucket_for(pid);
   if (!b) return Out{};
-  std::shared_ptr<const ClosedList> closed;
+  std::shared_ptr<const ClosedList> closed_segments;
   Out live_hit = b->with_live([&](const Bucket::View& v, const LiveIndexes& live) -> Out {
-    closed = v.closed;
+    closed_segments = v.closed;
     if (const StreamEntry* e = live.streams.get(pid, sid)) {
       return StreamVersionInfo{e->partition_key, e->version_max};
     }
@@ -740,7 +740,7 @@ Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionI
   });
   if (live_hit) return live_hit;
   const Quarantine* q = uncertain_in(b, pid);
-  for (auto it = closed->rbegin(); it != closed->rend(); ++it) {
+  for (auto it = closed_segments->rbegin(); it != closed_segments->rend(); ++it) {
     // Below the last lossy segment, a later version may have been lost.
     if (q && !after_lossy(*q, *it)) break;
     auto s = b->query_closed_healing(
