@@ -504,10 +504,76 @@ EnvResult read_env(const std::map<std::string, std::string>& env,
   return out;
 }
 
+// The file-only [[users]] array of tables (docs/SECURITY.md): each entry's keys are read into
+// an auth::UserSpec; the rules between them are UserDirectory::build's.
+std::expected<std::vector<auth::UserSpec>, ConfigError> read_users(const toml::node& node,
+                                                                   const std::string& path) {
+  const std::string origin = "file " + path;
+  const toml::array* arr = node.as_array();
+  if (!arr || !arr->is_array_of_tables()) {
+    return std::unexpected(error_for("users", "expected an array of tables ([[users]])", origin));
+  }
+  std::vector<auth::UserSpec> users;
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const std::string where = "users[" + std::to_string(i) + "]";
+    auth::UserSpec spec;
+    auto strings =
+        [&](const toml::node& n,
+            std::string_view key) -> std::expected<std::vector<std::string>, ConfigError> {
+      std::vector<std::string> out;
+      const toml::array* a = n.as_array();
+      if (a == nullptr) {
+        return std::unexpected(
+            error_for(where + "." + std::string(key), "expected an array of strings", origin));
+      }
+      for (const toml::node& item : *a) {
+        if (!item.is_string()) {
+          return std::unexpected(
+              error_for(where + "." + std::string(key), "expected an array of strings", origin));
+        }
+        out.push_back(item.as_string()->get());
+      }
+      return out;
+    };
+    for (auto&& [k, value] : *arr->get(i)->as_table()) {
+      const std::string_view key = k.str();
+      auto bad = [&](std::string_view expected) {
+        return std::unexpected(
+            error_for(where + "." + std::string(key), "expected " + std::string(expected), origin));
+      };
+      if (key == "name" || key == "password") {
+        if (!value.is_string()) return bad("a string");
+        (key == "name" ? spec.name : spec.passwords.emplace_back()) = value.as_string()->get();
+      } else if (key == "enabled" || key == "nopass") {
+        if (!value.is_boolean()) return bad("true or false");
+        (key == "enabled" ? spec.enabled : spec.nopass) = value.as_boolean()->get();
+      } else if (key == "passwords" || key == "commands" || key == "streams") {
+        auto list = strings(value, key);
+        if (!list) return std::unexpected(list.error());
+        if (key == "passwords") {
+          spec.passwords.insert(spec.passwords.end(), list->begin(), list->end());
+        } else if (key == "commands") {
+          spec.commands = std::move(*list);
+        } else {
+          spec.streams = std::move(*list);
+        }
+      } else {
+        return std::unexpected(error_for(where + "." + std::string(key),
+                                         "unknown key (name, enabled, password, passwords, "
+                                         "nopass, commands, streams)",
+                                         origin));
+      }
+    }
+    users.push_back(std::move(spec));
+  }
+  return users;
+}
+
 struct FileResult {
   Layer layer;
-  std::vector<Layer> nodes;  // flattened [[nodes]] entries
-  std::string path;          // "" if no file
+  std::vector<auth::UserSpec> users;  // [[users]] entries
+  std::vector<Layer> nodes;           // flattened [[nodes]] entries
+  std::string path;                   // "" if no file
 };
 
 std::expected<FileResult, ConfigError> read_file(const std::string& path,
@@ -563,6 +629,12 @@ std::expected<FileResult, ConfigError> read_file(const std::string& path,
       out.nodes.push_back(std::move(layer));
     }
     root.erase("nodes");
+  }
+  if (const toml::node* users = root.get("users")) {
+    auto parsed = read_users(*users, path);
+    if (!parsed) return std::unexpected(parsed.error());
+    out.users = std::move(*parsed);
+    root.erase("users");
   }
   flatten(root, "", origin, out.layer, unknown);
   for (const auto& k : unknown) warnings.push_back("ignoring unknown key " + k + " in " + path);
@@ -662,6 +734,17 @@ std::expected<Config, ConfigError> build(int argc, const char* const* argv,
   if (r.error) return std::unexpected(*r.error);
 
   // ---- cross-field rules (the rules of single keys are in the key table) ----
+  cfg.users = std::move(file.users);
+  if (auto dir = auth::UserDirectory::build(auth_spec(cfg)); !dir) {
+    r.fail(cfg.users.empty() ? "requirepass" : "users", dir.error());
+  }
+  if (cfg.tls.enabled()) {
+    if (cfg.tls.cert_file.empty()) r.fail("tls.cert_file", "required when TLS is on");
+    if (cfg.tls.key_file.empty()) r.fail("tls.key_file", "required when TLS is on");
+  }
+  if (cfg.tls.require_client_cert && cfg.tls.ca_file.empty()) {
+    r.fail("tls.require_client_cert", "needs tls.ca_file (the CAs that sign client certificates)");
+  }
   if (cfg.heartbeat.timeout_ms <= cfg.heartbeat.interval_ms) {
     r.fail("heartbeat.timeout_ms", "must be greater than heartbeat.interval_ms (" +
                                        std::to_string(cfg.heartbeat.interval_ms) + ") (got " +
@@ -816,6 +899,13 @@ std::map<std::string, std::string> capture_environment() {
     out.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
   }
   return out;
+}
+
+auth::AuthSpec auth_spec(const Config& config) {
+  auth::AuthSpec spec;
+  if (!config.requirepass.empty()) spec.requirepass = config.requirepass;
+  spec.users = config.users;
+  return spec;
 }
 
 std::string describe(const Config& c) {

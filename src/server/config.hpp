@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "engine/log.hpp"
+#include "server/auth/users.hpp"
 
 namespace sierra::server {
 
@@ -118,6 +119,24 @@ struct Config {
     LogLevel level = LogLevel::Info;
   } log;
 
+  // Security (docs/SECURITY.md). requirepass: the "default" user's password, plain or
+  // "#<sha256 hex>", "" = none. users: the file-only [[users]] array of tables.
+  std::string requirepass;
+  bool protected_mode = true;
+  std::vector<auth::UserSpec> users;
+
+  struct Tls {
+    uint16_t port = 0;         // 0 = no TLS listener
+    bool client_port = false;  // the network.client_address listener speaks TLS only
+    std::string cert_file;
+    std::string key_file;
+    std::string ca_file;  // "" = none
+    bool require_client_cert = false;
+    uint64_t handshake_timeout_ms = 10000;
+
+    bool enabled() const { return port != 0 || client_port; }
+  } tls;
+
   // Derived: the buckets this node owns (bucket.ids if set, else its share of the buckets plus
   // the replica ranges of the replication.factor-1 nodes before it), sorted ascending.
   std::vector<uint16_t> owned_buckets = {0, 1, 2, 3};
@@ -148,6 +167,9 @@ std::map<std::string, std::string> capture_environment();
 // One line for the start-up log: every key as key=value, e.g.
 // "dir=./data network.client_address=0.0.0.0:9090 partition.count=32 ...".
 std::string describe(const Config& config);
+
+// The authentication part of the configuration (requirepass and [[users]]).
+auth::AuthSpec auth_spec(const Config& config);
 
 // The buckets a node owns when bucket.ids is not set (see Config::owned_buckets).
 std::vector<uint16_t> assign_buckets(uint16_t bucket_count, uint32_t node_count,

@@ -250,6 +250,48 @@ const KeySpec kKeys[] = {
      .doc = "Log level",
      .rule = "`trace`, `debug`, `info`, `warn` (or `warning`), `error`; any case",
      .type_doc = "string"},
+    {.key = "requirepass",
+     .field = member<&C::requirepass>(),
+     .doc = "Password of the `default` user (AUTH <password>), plain or `#` + its SHA-256 in hex; "
+            "see docs/SECURITY.md",
+     .rule = "`#` + 64 hex digits, or plain text; prefer the hash; never shown",
+     .default_doc = "none",
+     .secret = true},
+    {.key = "protected_mode",
+     .field = member<&C::protected_mode>(),
+     .doc = "With no password and no user configured, accept loopback clients only",
+     .rule = "`false` is logged as a warning at start"},
+    {.key = "tls.port",
+     .field = member<&C::tls, &C::Tls::port>(),
+     .doc = "A second client listener, on the IP of `network.client_address`, speaking TLS only",
+     .rule = "0 = none; needs `tls.cert_file` and `tls.key_file`"},
+    {.key = "tls.client_port",
+     .field = member<&C::tls, &C::Tls::client_port>(),
+     .doc = "Make the `network.client_address` listener itself TLS only",
+     .rule = "needs `tls.cert_file` and `tls.key_file`"},
+    {.key = "tls.cert_file",
+     .field = member<&C::tls, &C::Tls::cert_file>(),
+     .doc = "PEM certificate chain of the server, leaf first",
+     .type_doc = "path",
+     .default_doc = "none"},
+    {.key = "tls.key_file",
+     .field = member<&C::tls, &C::Tls::key_file>(),
+     .doc = "PEM private key of the server, not encrypted",
+     .type_doc = "path",
+     .default_doc = "none"},
+    {.key = "tls.ca_file",
+     .field = member<&C::tls, &C::Tls::ca_file>(),
+     .doc = "PEM CAs whose client certificates are accepted (verified when presented)",
+     .type_doc = "path",
+     .default_doc = "none"},
+    {.key = "tls.require_client_cert",
+     .field = member<&C::tls, &C::Tls::require_client_cert>(),
+     .doc = "Refuse TLS clients without a certificate signed by `tls.ca_file`",
+     .rule = "needs `tls.ca_file`"},
+    {.key = "tls.handshake_timeout_ms",
+     .field = member<&C::tls, &C::Tls::handshake_timeout_ms>(),
+     .range = {1, 600000},
+     .doc = "A TLS connection whose handshake takes longer is closed"},
 };
 
 // Integer member types, named as the documentation names them.
@@ -395,6 +437,10 @@ std::string_view flag_name(std::string_view flag) {
 }
 
 std::string format_value(const KeySpec& spec, const Config& cfg) {
+  if (spec.secret) {
+    const auto* f = std::get_if<Field<std::string>>(&spec.field);
+    return f != nullptr && f->cget(cfg).empty() ? std::string() : std::string("(hidden)");
+  }
   return std::visit(
       [&](const auto& f) -> std::string {
         const auto& v = f.cget(cfg);
@@ -436,6 +482,19 @@ std::string markdown_table() {
   }
   // The file-only array of tables; its entries take the keys above (config.cpp, read_file).
   row({"`nodes`", "[table]", "none", "", "", "Per-node overrides, file only (see above)", ""});
+  // The file-only [[users]] array of tables (config.cpp, read_users; docs/SECURITY.md).
+  row({"`users[].name`", "string", "required", "", "", "A user (`[[users]]`, file only)",
+       "unique, no white space"});
+  row({"`users[].enabled`", "bool", "`true`", "", "", "A disabled user cannot log in", ""});
+  row({"`users[].password`, `users[].passwords`", "string, [string]", "none", "", "",
+       "Passwords, each plain or `#` + SHA-256 hex; any one logs in",
+       "needed by an enabled user unless `nopass`"});
+  row({"`users[].nopass`", "bool", "`false`", "", "", "Any password logs in",
+       "exclusive with passwords"});
+  row({"`users[].commands`", "[string]", "`[]`", "", "", "Command classes granted",
+       "`read`, `write`, `subscribe`, `admin`, `connection`, `all`"});
+  row({"`users[].streams`", "[string]", "every stream", "", "", "Stream-id patterns",
+       "exact id, or prefix + trailing `*`; `\"*\"` = every stream"});
   return out;
 }
 

@@ -76,6 +76,8 @@ struct KeySpec {
   std::string_view rule = {};
   std::string_view type_doc = {};
   std::string_view default_doc = {};
+  // A password: describe() and the documentation never show its value.
+  bool secret = false;
 };
 
 // Every key, in the order they are read (which decides the first error reported) and listed.

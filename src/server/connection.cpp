@@ -35,13 +35,23 @@ std::string upper_name(std::string_view name) {
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, ServerContext& ctx, uint64_t id)
-    : socket_(std::move(socket)),
-      strand_(asio::make_strand(socket_.get_executor())),
+    : Connection(ClientStream(std::move(socket)), ctx, id) {}
+
+Connection::Connection(ClientStream stream, ServerContext& ctx, uint64_t id)
+    : stream_(std::move(stream)),
+      strand_(asio::make_strand(stream_.get_executor())),
       ctx_(ctx),
       id_(id),
       parser_(parser_limits(ctx.config)),
       max_pending_bytes_(static_cast<std::size_t>(ctx.config.limits.max_pending_reply_bytes)) {
   session_.id = id;
+  asio::error_code ec;
+  const auto peer = stream_.socket().remote_endpoint(ec);
+  if (!ec) {
+    session_.peer = peer.address().is_v6()
+                        ? "[" + peer.address().to_string() + "]:" + std::to_string(peer.port())
+                        : peer.address().to_string() + ":" + std::to_string(peer.port());
+  }
 }
 
 Connection::~Connection() {
@@ -74,6 +84,22 @@ std::function<void()> Connection::track_read(std::function<void()> job) {
   };
 }
 
+std::shared_ptr<void> Connection::hold_read() {
+  reads_in_flight_.fetch_add(1, std::memory_order_acq_rel);
+  holds_.fetch_add(1, std::memory_order_acq_rel);
+  struct Hold {
+    std::shared_ptr<Connection> c;
+    explicit Hold(std::shared_ptr<Connection> conn) : c(std::move(conn)) {}
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    ~Hold() {
+      c->holds_.fetch_sub(1, std::memory_order_acq_rel);
+      c->read_returned();
+    }
+  };
+  return std::make_shared<Hold>(shared_from_this());
+}
+
 void Connection::read_returned() {
   // Parsing stopped at kMaxReadsInFlight resumes once the count drops below it, and an append
   // waiting for the reads before it once it drops to 0. (The job finished its reply before
@@ -99,6 +125,19 @@ bool Connection::reads_blocked() const {
 
 void Connection::start() {
   asio::dispatch(strand_, [self = shared_from_this()] { self->flush(); });
+}
+
+void Connection::refuse(std::string line) {
+  asio::dispatch(strand_, [self = shared_from_this(), l = std::move(line)]() mutable {
+    self->closing_ = true;
+    self->staged_ = std::move(l);
+    self->flush();
+  });
+}
+
+void Connection::run_after(std::chrono::milliseconds delay, std::function<void()> job) {
+  auto timer = std::make_shared<asio::steady_timer>(strand_, delay);
+  timer->async_wait([timer, job = std::move(job)](const asio::error_code&) { job(); });
 }
 
 void Connection::push(std::string bytes) {
@@ -160,7 +199,7 @@ void Connection::do_read() {
     in_buf_.shrink_to_fit();
   }
   reading_ = true;
-  socket_.async_read_some(
+  stream_.async_read_some(
       asio::buffer(in_buf_.data() + in_len_, in_buf_.size() - in_len_),
       asio::bind_executor(strand_,
                           [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
@@ -172,7 +211,11 @@ void Connection::on_read(const asio::error_code& ec, std::size_t n) {
   reading_ = false;
   if (closed()) return;
   if (ec) {
-    if (ec == asio::error::eof) {
+    if (ec == asio::error::eof && holds_.load(std::memory_order_acquire) != 0) {
+      // A blocked read (BLOCK) may wait forever: as Redis, a client that goes away while
+      // blocked is dropped at once, which cancels its wait.
+      close();
+    } else if (ec == asio::error::eof) {
       // Close on EOF, even with a partial frame buffered; requests already received still get
       // their replies (the client may have only half-closed).
       read_eof_ = true;
@@ -347,8 +390,8 @@ void Connection::flush() {
       writing_.swap(staged_);
       staged_.clear();
       write_in_progress_ = true;
-      asio::async_write(
-          socket_, asio::buffer(writing_),
+      stream_.async_write(
+          asio::buffer(writing_),
           asio::bind_executor(
               strand_, [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
                 self->on_write(ec, n);
@@ -403,9 +446,7 @@ void Connection::on_write(const asio::error_code& ec, std::size_t n) {
 void Connection::close() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
   closing_ = true;
-  asio::error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  stream_.close();
   replies_.clear();
   staged_.clear();
   in_len_ = 0;

@@ -18,6 +18,7 @@
 
 #include "resp/request_parser.hpp"
 #include "server/commands/command.hpp"
+#include "server/tls/client_stream.hpp"
 
 namespace sierra::server {
 
@@ -35,12 +36,17 @@ class Connection final : public ClientLink, public std::enable_shared_from_this<
 
   // Every handler of the connection runs on a strand made from the socket's executor.
   Connection(asio::ip::tcp::socket socket, ServerContext& ctx, uint64_t id);
+  // Over a TLS stream (its handshake done) or a plain socket.
+  Connection(ClientStream stream, ServerContext& ctx, uint64_t id);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   // Starts the read loop (call once, after construction, from any thread).
   void start();
+  // Instead of start(): writes `line` (a complete RESP error) and closes, reading nothing
+  // (protected mode's refusal).
+  void refuse(std::string line);
 
   // Thread-safe. Queues pre-encoded push bytes (encoded for session().protocol); they are
   // written after the replies that are already complete and never inside a reply. Dropped once
@@ -58,6 +64,10 @@ class Connection final : public ClientLink, public std::enable_shared_from_this<
   void force_close();
 
   uint64_t id() const { return id_; }
+  // The client's address (for protected mode).
+  asio::ip::address peer_address(asio::error_code& ec) {
+    return stream_.socket().remote_endpoint(ec).address();
+  }
   uint64_t client_id() const override { return id_; }
   // Owned by the strand: read or change it only from a command handler of this connection.
   Session& session() { return session_; }
@@ -70,7 +80,9 @@ class Connection final : public ClientLink, public std::enable_shared_from_this<
   // Counts `job` as one of this connection's reads in flight until it returns (see
   // kMaxReadsInFlight); the job is skipped if the connection closed meanwhile.
   std::function<void()> track_read(std::function<void()> job) override;
+  std::shared_ptr<void> hold_read() override;
   std::shared_ptr<ClientLink> share() override { return shared_from_this(); }
+  void run_after(std::chrono::milliseconds delay, std::function<void()> job) override;
 
  private:
   using Strand = asio::strand<asio::any_io_executor>;
@@ -103,7 +115,7 @@ class Connection final : public ClientLink, public std::enable_shared_from_this<
   // Called by a Reply's on_finish from any thread.
   void reply_finished();
 
-  asio::ip::tcp::socket socket_;
+  ClientStream stream_;
   Strand strand_;
   ServerContext& ctx_;
   uint64_t id_;
@@ -131,6 +143,7 @@ class Connection final : public ClientLink, public std::enable_shared_from_this<
   std::atomic<bool> flush_posted_{false};  // a flush from reply_finished is queued on the strand
   std::atomic<std::size_t> pending_bytes_{0};
   std::atomic<std::size_t> reads_in_flight_{0};
+  std::atomic<std::size_t> holds_{0};  // blocked reads (hold_read) not finished
   // Appends (EAPPEND, EMAPPEND) dispatched and not finished. They complete later, on the
   // engine's writer threads, and reads on the read pool, so pipelined commands keep their order
   // where it shows (PROTOCOL §1.6: each command sees the effects of the ones before it, and none

@@ -1,23 +1,25 @@
 // sierradb: loads the configuration, opens the database, serves clients until SIGINT/SIGTERM,
-// then stops gracefully. Exit codes: 0 normal stop, --help, --version; 1 start-up failure
-// (database, listener); the configuration loader's code (2) for a bad configuration.
+// then stops gracefully; SIGHUP reloads the users from the configuration (docs/SECURITY.md). Exit
+// codes: 0 normal stop, --help, --version; 1 start-up failure (database, listener); the
+// configuration loader's code (2) for a bad configuration.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
-#include <sys/resource.h>
 
 #include <asio.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <string>
 
 #include "engine/check/command.hpp"
 #include "engine/database.hpp"
 #include "server/config.hpp"
+#include "server/fd_limit.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
+#include "server/tls/tls_context.hpp"
 
 namespace {
 
@@ -60,16 +62,6 @@ void engine_log(sierra::LogLevel level, std::string_view msg) {
   }
 }
 
-// The process's open-files soft limit up to its hard limit, before the database opens its segment
-// and index files (the engine leaves process-wide settings to its embedder).
-void raise_fd_limit() {
-  rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &lim);
-  }
-}
-
 std::string human_bytes(uint64_t n) {
   if (n % sierra::server::kGiB == 0) return std::to_string(n / sierra::server::kGiB) + " GiB";
   if (n % sierra::server::kMiB == 0) return std::to_string(n / sierra::server::kMiB) + " MiB";
@@ -86,6 +78,16 @@ int run(int argc, char** argv) {
     return err.exit_code;
   }
   Config config = std::move(*loaded);
+  if (config.tls.enabled()) {
+    // Bad or missing certificate/key files are configuration errors: say so before anything.
+    sierra::server::tls::TlsSettings settings{config.tls.cert_file, config.tls.key_file,
+                                              std::nullopt, config.tls.require_client_cert};
+    if (!config.tls.ca_file.empty()) settings.ca_file = config.tls.ca_file;
+    if (auto ok = sierra::server::tls::make_server_context(settings); !ok) {
+      std::fprintf(stderr, "config error: %s\n", ok.error().c_str());
+      return 2;
+    }
+  }
 
   auto logger = spdlog::stdout_color_mt("sierradb");
   spdlog::set_default_logger(logger);
@@ -103,9 +105,29 @@ int run(int argc, char** argv) {
   asio::io_context signals_io;
   asio::signal_set signals(signals_io, SIGINT, SIGTERM);
   int received = 0;
-  signals.async_wait([&received](const asio::error_code& ec, int sig) {
+  asio::signal_set hangup(signals_io, SIGHUP);
+  signals.async_wait([&received, &hangup](const asio::error_code& ec, int sig) {
     if (!ec) received = sig;
+    asio::error_code ignored;
+    hangup.cancel(ignored);
   });
+  sierra::server::Server* running = nullptr;  // set once the server is up
+  std::function<void()> wait_hangup = [&] {
+    hangup.async_wait([&](const asio::error_code& ec, int) {
+      if (ec) return;
+      if (running == nullptr) {
+        spdlog::info("received SIGHUP before the server was up; ignored");
+      } else if (auto fresh =
+                     sierra::server::load_config(argc, argv, sierra::server::capture_environment());
+                 !fresh) {
+        spdlog::error("SIGHUP: {}; keeping the current users", fresh.error().message);
+      } else if (auto ok = running->reload_auth(*fresh); !ok) {
+        spdlog::error("SIGHUP: config error: {}; keeping the current users", ok.error());
+      }
+      wait_hangup();
+    });
+  };
+  wait_hangup();
 
   // Open the database (recovers every owned bucket).
   const auto open_started = std::chrono::steady_clock::now();
@@ -121,7 +143,7 @@ int run(int argc, char** argv) {
       .flush_interval_events(static_cast<uint32_t>(config.sync.max_batch_size))
       .log_sink(engine_log)
       .on_commit(hub->listener());
-  raise_fd_limit();
+  sierra::server::raise_fd_limit();
   auto db = builder.open(config.dir);
   if (!db) {
     spdlog::error("cannot open database in {}: {}", config.dir, db.error().to_string());
@@ -152,6 +174,7 @@ int run(int argc, char** argv) {
     return 1;
   }
   db->reset();  // owned by the server from now on
+  running = server->get();
 
   spdlog::info(
       "sierradb {} ready to receive connections on {} (dir {}, {} partitions, {} buckets, "
@@ -160,6 +183,7 @@ int run(int argc, char** argv) {
       human_bytes(config.segment.size_bytes), (*server)->context().peer_id);
 
   signals_io.run();  // until SIGINT / SIGTERM
+  running = nullptr;
   spdlog::info("received {}, shutting down", received == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->stop();
   server->reset();

@@ -1,7 +1,6 @@
 #include "server/server.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <asio.hpp>
@@ -14,8 +13,11 @@
 
 #include "engine/file.hpp"
 #include "engine/ids.hpp"
+#include "server/auth/protected_mode.hpp"
 #include "server/connection.hpp"
+#include "server/fd_limit.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
+#include "server/tls/tls_context.hpp"
 
 namespace sierra::server {
 
@@ -72,21 +74,15 @@ uint64_t open_fd_count() {
 // backlog without an answer, and the engine could no longer open files. Capping max_clients
 // instead gives such clients the "max number of clients reached" error.
 uint32_t fd_capped_max_clients(uint32_t configured) {
-  rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return configured;
-  if (lim.rlim_cur < lim.rlim_max) {
-    rlimit raised = lim;
-    raised.rlim_cur = lim.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
-  }
-  if (lim.rlim_cur == RLIM_INFINITY) return configured;
+  const std::optional<uint64_t> limit = raise_fd_limit();
+  if (!limit) return configured;
   const uint64_t used = open_fd_count() + kFdReserve;
-  const uint64_t allowed = lim.rlim_cur > used ? lim.rlim_cur - used : 1;
+  const uint64_t allowed = *limit > used ? *limit - used : 1;
   if (allowed >= configured) return configured;
   spdlog::warn(
       "limits.max_clients lowered from {} to {}: the open-files limit is {} (raise it with "
       "ulimit -n / LimitNOFILE=)",
-      configured, allowed, static_cast<uint64_t>(lim.rlim_cur));
+      configured, allowed, *limit);
   return static_cast<uint32_t>(allowed);
 }
 
@@ -128,61 +124,140 @@ class ServerImpl {
   bool stopping = false;
   bool stopped = false;
 
+  std::optional<asio::ssl::context> tls_ctx;  // set when TLS is on; outlives the connections
+  std::atomic<bool> protected_mode{true};
+  std::size_t handshaking = 0;  // TLS connections in their handshake (under mu; counted as
+                                // connected clients and against limits.max_clients)
+
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   asio::strand<asio::io_context::executor_type> accept_strand{asio::make_strand(io)};
-  asio::ip::tcp::acceptor acceptor{accept_strand};
-  asio::steady_timer retry_timer{accept_strand};
+  // One per listener: the client port and the optional tls.port.
+  struct Listener {
+    explicit Listener(asio::strand<asio::io_context::executor_type>& strand)
+        : acceptor(strand), retry_timer(strand) {}
+    asio::ip::tcp::acceptor acceptor;
+    asio::steady_timer retry_timer;
+    bool tls = false;
+    bool failing = false;  // log a run of accept errors once
+  };
+  Listener plain{accept_strand};
+  Listener secure{accept_strand};
   std::unique_ptr<ReadPool> reads;  // destroyed before io: its jobs may hold connections
   std::shared_ptr<SubscriptionHub> hub;
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_id{1};
   std::string address;
-  bool accept_failing = false;  // on accept_strand: log a run of accept errors once
+  uint16_t tls_port = 0;
 
-  void accept();
-  void on_accept(asio::ip::tcp::socket socket);
+  void accept(Listener& l);
+  void on_accept(asio::ip::tcp::socket socket, bool tls);
+  void start_handshake(asio::ip::tcp::socket socket);
+  // Makes and starts (or, in protected mode, refuses) the connection; `counted`: already
+  // counted in connected_clients by the TLS handshake.
+  void open_connection(ClientStream stream, bool counted);
   void unregister(uint64_t id);
   void stop();
 };
 
-void ServerImpl::accept() {
+void ServerImpl::accept(Listener& l) {
   // Sockets use the plain io executor; each connection makes its own strand.
-  acceptor.async_accept(io, [this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
-    if (!acceptor.is_open()) return;
+  l.acceptor.async_accept(io, [this, &l](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+    if (!l.acceptor.is_open()) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
       // E.g. EMFILE: retry shortly rather than spin; log the first failure of a run only.
-      if (!accept_failing) {
+      if (!l.failing) {
         spdlog::warn("accept failed: {} (retrying every 50 ms)", ec.message());
-        accept_failing = true;
+        l.failing = true;
       }
-      retry_timer.expires_after(std::chrono::milliseconds(50));
-      retry_timer.async_wait([this](const asio::error_code& tec) {
-        if (!tec && acceptor.is_open()) accept();
+      l.retry_timer.expires_after(std::chrono::milliseconds(50));
+      l.retry_timer.async_wait([this, &l](const asio::error_code& tec) {
+        if (!tec && l.acceptor.is_open()) accept(l);
       });
       return;
     }
-    if (accept_failing) {
+    if (l.failing) {
       spdlog::info("accepting connections again");
-      accept_failing = false;
+      l.failing = false;
     }
-    on_accept(std::move(socket));
-    accept();
+    on_accept(std::move(socket), l.tls);
+    accept(l);
   });
 }
 
-void ServerImpl::on_accept(asio::ip::tcp::socket socket) {
+void ServerImpl::on_accept(asio::ip::tcp::socket socket, bool tls) {
   asio::error_code ec;
   socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (tls) {
+    start_handshake(std::move(socket));
+  } else {
+    open_connection(ClientStream(std::move(socket)), false);
+  }
+}
+
+void ServerImpl::start_handshake(asio::ip::tcp::socket socket) {
+  struct Handshake {
+    Handshake(asio::ip::tcp::socket s, asio::ssl::context& tls, asio::io_context& io)
+        : strand(asio::make_strand(io)), stream(std::move(s), tls), timer(strand) {}
+    asio::strand<asio::io_context::executor_type> strand;
+    ClientStream::TlsStream stream;
+    asio::steady_timer timer;
+    bool done = false;  // on strand
+  };
+  {
+    std::lock_guard lock(mu);
+    if (stopping || conns.size() + handshaking >= ctx.config.limits.max_clients) {
+      // No TLS yet to say why: just close.
+      ctx.stats.rejected_connections.fetch_add(1, std::memory_order_relaxed);
+      asio::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    ++handshaking;
+    ctx.stats.connected_clients.fetch_add(1, std::memory_order_relaxed);
+  }
+  auto h = std::make_shared<Handshake>(std::move(socket), *tls_ctx, io);
+  h->timer.expires_after(std::chrono::milliseconds(ctx.config.tls.handshake_timeout_ms));
+  h->timer.async_wait([h](const asio::error_code& ec) {
+    if (ec || h->done) return;
+    // The handshake completes with an error once its socket is closed.
+    asio::error_code ignored;
+    h->stream.next_layer().close(ignored);
+  });
+  h->stream.async_handshake(asio::ssl::stream_base::server,
+                            asio::bind_executor(h->strand, [this, h](const asio::error_code& ec) {
+                              h->done = true;
+                              h->timer.cancel();
+                              bool keep = !ec;
+                              {
+                                std::lock_guard lock(mu);
+                                --handshaking;
+                                if (stopping) keep = false;
+                                if (!keep)
+                                  ctx.stats.connected_clients.fetch_sub(1,
+                                                                        std::memory_order_relaxed);
+                                cv.notify_all();
+                              }
+                              if (!keep) {
+                                if (ec) spdlog::debug("TLS handshake failed: {}", ec.message());
+                                asio::error_code ignored;
+                                h->stream.next_layer().close(ignored);
+                                return;
+                              }
+                              open_connection(ClientStream(std::move(h->stream)), true);
+                            }));
+}
+
+void ServerImpl::open_connection(ClientStream stream, bool counted) {
   auto& stats = ctx.stats;
   const uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
   std::shared_ptr<Connection> conn;
   {
     std::lock_guard lock(mu);
-    if (stopping || conns.size() >= ctx.config.limits.max_clients) {
+    if (!counted && (stopping || conns.size() + handshaking >= ctx.config.limits.max_clients)) {
       stats.rejected_connections.fetch_add(1, std::memory_order_relaxed);
-      auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+      auto s = std::make_shared<asio::ip::tcp::socket>(std::move(stream.socket()));
       asio::async_write(*s, asio::buffer(kMaxClientsError.data(), kMaxClientsError.size()),
                         [s](const asio::error_code&, std::size_t) {
                           asio::error_code ignored;
@@ -192,11 +267,20 @@ void ServerImpl::on_accept(asio::ip::tcp::socket socket) {
       return;
     }
     stats.connections_received.fetch_add(1, std::memory_order_relaxed);
-    stats.connected_clients.fetch_add(1, std::memory_order_relaxed);
-    conn = std::make_shared<Connection>(std::move(socket), ctx, id);
+    if (!counted) stats.connected_clients.fetch_add(1, std::memory_order_relaxed);
+    conn = std::make_shared<Connection>(std::move(stream), ctx, id);
     conns.emplace(id, conn);
   }
   conn->on_close([this, id] { unregister(id); });
+  asio::error_code ec;
+  const auto peer = conn->peer_address(ec);
+  if (!ec && auth::protected_mode_refuses(protected_mode.load(std::memory_order_relaxed),
+                                          ctx.users.current()->auth_configured(), peer)) {
+    spdlog::info("protected mode: refused connection {} from {} (not loopback)", id,
+                 peer.to_string());
+    conn->refuse(std::string(auth::kProtectedModeDenied));
+    return;
+  }
   conn->start();
 }
 
@@ -220,8 +304,10 @@ void ServerImpl::stop() {
   spdlog::info("shutting down: waiting for connections to finish");
   asio::post(accept_strand, [this] {
     asio::error_code ec;
-    acceptor.close(ec);
-    retry_timer.cancel();
+    for (Listener* l : {&plain, &secure}) {
+      l->acceptor.close(ec);
+      l->retry_timer.cancel();
+    }
   });
 
   auto snapshot = [this] {
@@ -232,6 +318,7 @@ void ServerImpl::stop() {
     }
     return live;
   };
+  if (hub) hub->release_blocked_reads();  // blocked reads reply now: connections can drain
   for (auto& c : snapshot()) c->shutdown();
   {
     std::unique_lock lock(mu);
@@ -280,19 +367,62 @@ std::expected<std::unique_ptr<Server>, std::string> Server::start(
     return std::unexpected("invalid client address '" + config.network.client_host +
                            "': " + ec.message());
   }
-  const asio::ip::tcp::endpoint endpoint(addr, config.network.client_port);
-  auto& acc = impl->acceptor;
-  acc.open(endpoint.protocol(), ec);
-  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acc.bind(endpoint, ec);
-  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return std::unexpected("cannot listen on " + format_address(addr, config.network.client_port) +
-                           ": " + ec.message());
+  if (config.tls.enabled()) {
+    tls::TlsSettings settings{config.tls.cert_file, config.tls.key_file, std::nullopt,
+                              config.tls.require_client_cert};
+    if (!config.tls.ca_file.empty()) settings.ca_file = config.tls.ca_file;
+    auto tls_ctx = tls::make_server_context(settings);
+    if (!tls_ctx) return std::unexpected("config error: " + tls_ctx.error());
+    impl->tls_ctx.emplace(std::move(*tls_ctx));
   }
-  const uint16_t port = acc.local_endpoint(ec).port();
-  config.network.client_port = port;
-  impl->address = format_address(addr, port);
+  auto listen = [&addr](asio::ip::tcp::acceptor& acc,
+                        uint16_t want) -> std::expected<uint16_t, std::string> {
+    const asio::ip::tcp::endpoint endpoint(addr, want);
+    asio::error_code lec;
+    acc.open(endpoint.protocol(), lec);
+    if (!lec) acc.set_option(asio::socket_base::reuse_address(true), lec);
+    if (!lec) acc.bind(endpoint, lec);
+    if (!lec) acc.listen(asio::socket_base::max_listen_connections, lec);
+    if (lec)
+      return std::unexpected("cannot listen on " + format_address(addr, want) + ": " +
+                             lec.message());
+    return acc.local_endpoint(lec).port();
+  };
+  auto port = listen(impl->plain.acceptor, config.network.client_port);
+  if (!port) return std::unexpected(port.error());
+  impl->plain.tls = config.tls.client_port;
+  config.network.client_port = *port;
+  impl->address = format_address(addr, *port);
+  if (config.tls.port != 0) {
+    auto tls_port = listen(impl->secure.acceptor, config.tls.port);
+    if (!tls_port) return std::unexpected(tls_port.error());
+    impl->secure.tls = true;
+    impl->tls_port = *tls_port;
+    config.tls.port = *tls_port;
+  }
+  {
+    auto users = auth::UserDirectory::build(auth_spec(config));
+    if (!users) return std::unexpected("config error: users: " + users.error());
+    const bool configured = users->auth_configured();
+    impl->ctx.users.replace(std::move(*users));
+    impl->protected_mode.store(config.protected_mode);
+    if (!configured && config.protected_mode) {
+      spdlog::info(
+          "protected mode: no password or user configured; only loopback clients are accepted "
+          "(see docs/SECURITY.md)");
+    } else if (!configured) {
+      spdlog::warn(
+          "protected mode is off and no password or user is configured: anyone who can reach {} "
+          "can read and append every stream",
+          impl->address);
+    }
+  }
+  if (impl->tls_ctx) {
+    spdlog::info("TLS on {}{}", config.tls.client_port ? impl->address + " (client port)" : "",
+                 impl->tls_port != 0 ? (config.tls.client_port ? " and " : "") +
+                                           format_address(addr, impl->tls_port)
+                                     : std::string());
+  }
 
   // spdlog's registry is created on first use. Create it here, before any of our threads
   // exist: otherwise the first log line of a network thread and one of the thread stopping the
@@ -313,7 +443,10 @@ std::expected<std::unique_ptr<Server>, std::string> Server::start(
 
   impl->work.emplace(impl->io.get_executor());
   ServerImpl* p = impl.get();
-  asio::post(p->accept_strand, [p] { p->accept(); });
+  asio::post(p->accept_strand, [p] {
+    p->accept(p->plain);
+    if (p->secure.acceptor.is_open()) p->accept(p->secure);
+  });
   const unsigned n = std::clamp(std::thread::hardware_concurrency(), 1u, 2u);
   for (unsigned i = 0; i < n; ++i) {
     p->threads.emplace_back([p] {
@@ -336,6 +469,21 @@ uint16_t Server::port() const {
 std::string Server::address() const {
   return impl_->address;
 }
+uint16_t Server::tls_port() const {
+  return impl_->tls_port;
+}
+
+std::expected<void, std::string> Server::reload_auth(const Config& fresh) {
+  auto users = auth::UserDirectory::build(auth_spec(fresh));
+  if (!users) return std::unexpected("users: " + users.error());
+  const std::size_t count = users->size();
+  impl_->ctx.users.replace(std::move(*users));
+  impl_->protected_mode.store(fresh.protected_mode);
+  spdlog::info("reloaded users from the config file: {} users, protected_mode {}", count,
+               fresh.protected_mode ? "on" : "off");
+  return {};
+}
+
 ServerContext& Server::context() {
   return impl_->ctx;
 }

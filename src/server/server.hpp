@@ -50,7 +50,15 @@ class Server {
   uint16_t port() const;
   std::string address() const;
 
+  // The bound port of tls.port (0 when there is no TLS listener).
+  uint16_t tls_port() const;
+
   ServerContext& context();
+
+  // SIGHUP: replaces the users and protected_mode with those of `fresh` (a newly loaded
+  // configuration); on an error nothing changes. Thread-safe; connections look their user up
+  // again before their next command.
+  std::expected<void, std::string> reload_auth(const Config& fresh);
 
   // Graceful stop: stop accepting; let every connection finish its in-flight requests and flush
   // its replies (at most kDrainTimeout, then force-close); stop the threads; close the

@@ -555,7 +555,7 @@ class CorruptionSweep : public ::testing::Test {
     return x;
   }
 
-  segtest::TempDir tmp_{/*in_memory=*/true};
+  segtest::TempDir tmp_{segtest::TempDir::kMemory};
   fs::path pristine_;
   fs::path work_;
   std::mt19937_64 rng_;

@@ -18,6 +18,7 @@
 
 #include "engine/database.hpp"
 #include "engine/database_test_util.hpp"
+#include "support/eventually.hpp"
 
 namespace sierra {
 namespace {
@@ -358,7 +359,7 @@ class ModelRun {
     }
     // Compare in submission order: the model applies them one after the other.
     for (auto& op : ops) {
-      auto r = op->future.get();
+      auto r = test_support::get_within(op->future, "an append");
       if (op->make_error) continue;
       const Prediction p = model_.predict(op->arg_pid, op->events, op->seq);
       SCOPED_TRACE("op " + std::to_string(op_counter_++) + " seq=" + op->seq.to_string() +

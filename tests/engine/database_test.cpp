@@ -20,6 +20,7 @@
 #include "engine/fault_env.hpp"
 #include "engine/file.hpp"
 #include "engine/segment/paths.hpp"
+#include "support/eventually.hpp"
 
 namespace sierra {
 namespace {
@@ -430,7 +431,7 @@ class DatabaseIterators : public DatabaseTest {
             [&promises, j](Result<AppendResult> r) { promises[j].set_value(std::move(r)); });
       }
       for (auto& p : promises) {
-        auto r = p.get_future().get();
+        auto r = test_support::get_within(p.get_future(), "an append");
         if (!r) {
           ADD_FAILURE() << r.error().to_string();
           return out;
@@ -1209,7 +1210,11 @@ TEST_F(DatabaseTest, CloseWhileAppending) {
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Close while the appenders are busy, once some of their appends were acknowledged.
+  EXPECT_TRUE(test_support::eventually([&] {
+    std::lock_guard lock(mu);
+    return acked.size() >= 20;
+  })) << "no appends acknowledged before close";
   db->close();
   go = false;
   for (auto& th : threads) th.join();
@@ -1394,7 +1399,7 @@ TEST_F(DatabaseFaults, FailedGroupCommitFailsEveryTransactionOfTheBatch) {
   int failed = 0;
   std::vector<uint64_t> seqs;
   for (int i = 0; i < kN; ++i) {
-    auto r = promises[i].get_future().get();
+    auto r = test_support::get_within(promises[i].get_future(), "an append");
     if (!r) {
       EXPECT_EQ(r.error().code, Errc::Io);
       ++failed;

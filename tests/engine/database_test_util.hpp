@@ -16,31 +16,14 @@
 #include "engine/database.hpp"
 #include "engine/ids.hpp"
 #include "engine/transaction.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra::dbtest {
 
 inline constexpr uint16_t kPartitions = 32;
 
-// A fresh directory under /tmp, removed with its contents on destruction.
-class TempDir {
- public:
-  explicit TempDir(const char* prefix = "sierra-db") {
-    std::string tmpl = std::string("/tmp/") + prefix + "-XXXXXX";
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+// The tests' scratch directory (tests/support/temp_dir.hpp).
+using TempDir = test_support::TempDir;
 
 inline PartitionId pid_of(const Uuid& key, uint16_t partitions = kPartitions) {
   return partition_id_for_key(key, partitions);

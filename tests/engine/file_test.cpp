@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/fault_env.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra {
 namespace {
@@ -19,16 +20,8 @@ namespace fs = std::filesystem;
 
 class FileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "sierra_file_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path dir_;
+  test_support::TempDir tmp_{"sierra-file-test"};
+  fs::path dir_ = tmp_.path();
 };
 
 std::vector<uint8_t> iota_bytes(size_t n) {

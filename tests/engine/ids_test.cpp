@@ -10,6 +10,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "support/eventually.hpp"
+
 namespace sierra {
 namespace {
 
@@ -153,8 +155,15 @@ TEST(IdsTest, EventIdTimestampsNonDecreasing) {
 
 TEST(IdsTest, SameHashAcrossMilliseconds) {
   const Uuid a = new_event_id(12345);
-  std::this_thread::sleep_for(std::chrono::milliseconds(3));
-  const Uuid b = new_event_id(12345);
+  // Poll (bounded) until the clock has moved to a later millisecond, instead of sleeping.
+  Uuid b = a;
+  ASSERT_TRUE(test_support::eventually(
+      [&] {
+        b = new_event_id(12345);
+        return timestamp_ms(b) > timestamp_ms(a);
+      },
+      std::chrono::seconds(5), std::chrono::microseconds(200)))
+      << "the millisecond clock did not advance";
   EXPECT_GT(timestamp_ms(b), timestamp_ms(a));
   EXPECT_EQ(partition_hash(a), 12345);
   EXPECT_EQ(partition_hash(b), 12345);

@@ -13,6 +13,7 @@
 #include "engine/database.hpp"
 #include "engine/database_test_util.hpp"
 #include "engine/segment/paths.hpp"
+#include "support/eventually.hpp"
 
 namespace sierra {
 namespace {
@@ -189,7 +190,7 @@ Written populate(const fs::path& dir, size_t events, uint64_t seed) {
                               [promise](Result<AppendResult> r) { promise->set_value(r); });
     }
     for (auto& f : futures) {
-      auto r = f.get();
+      auto r = test_support::get_within(f, "an append");
       if (!r) ADD_FAILURE() << r.error().to_string();
     }
   }

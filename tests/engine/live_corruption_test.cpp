@@ -22,6 +22,7 @@
 #include "engine/segment/segment_reader.hpp"
 #include "engine/segment/segment_test_util.hpp"
 #include "engine/segment/segment_writer.hpp"
+#include "support/eventually.hpp"
 
 namespace sierra {
 namespace {
@@ -114,7 +115,7 @@ struct Opened {
 };
 
 Opened open_bytes(std::span<const uint8_t> bytes) {
-  TempDir dir(/*in_memory=*/true);
+  TempDir dir(TempDir::kMemory);
   const auto path = get_path(dir.path(), 1, 0, SegmentKind::Events);
   write_file(path, bytes);
   Opened o;
@@ -421,7 +422,10 @@ TEST(LiveCorruption, BucketFlagsBatchStartsAcrossRollovers) {
                                    done.fetch_add(1);
                                  });
     }
-    while (done.load() < results.size()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // Bounded; close() then completes whatever is still queued, so no callback outlives `done`.
+    EXPECT_TRUE(test_support::eventually([&] { return done.load() == results.size(); },
+                                         std::chrono::seconds(60)))
+        << done.load() << " of " << results.size() << " appends answered";
     (*db)->close();
   }
   std::map<SegmentId, std::set<uint64_t>> tx_starts;

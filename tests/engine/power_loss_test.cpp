@@ -28,6 +28,7 @@
 #include "engine/power_loss_util.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_test_util.hpp"
+#include "support/eventually.hpp"
 
 namespace sierra {
 namespace {
@@ -295,12 +296,12 @@ class PowerLossRun {
         promise->set_value(r.has_value());
       });
       while (inflight.size() >= kInFlight || (failed && !inflight.empty())) {
-        if (!inflight.front().get()) failed = true;
+        if (!test_support::get_within(inflight.front(), "an append")) failed = true;
         inflight.pop_front();
       }
       if (rec.crashed()) failed = true;
     }
-    for (auto& f : inflight) f.get();
+    for (auto& f : inflight) test_support::get_within(f, "an append");
   }
 
   void check_known(const EventRecord& got, const Known& k) {
@@ -447,7 +448,7 @@ TEST(PowerLoss, RandomCrashesKeepEveryAcknowledgedAppend) {
   for (uint64_t seed : seeds_to_run()) {
     SCOPED_TRACE("seed " + std::to_string(seed) +
                  " (rerun with SIERRA_TEST_SEED=" + std::to_string(seed) + ")");
-    segtest::TempDir dir(/*in_memory=*/true);
+    segtest::TempDir dir(segtest::TempDir::kMemory);
     PowerLossRun run(seed, dir.path());
     const auto start = std::chrono::steady_clock::now();
     run.run(cycles);
@@ -487,7 +488,7 @@ TEST(PowerLoss, RandomCrashesKeepEveryAcknowledgedAppend) {
 // was not fsynced must not lose it: the bucket directories created with the first segment must
 // be durable too (they were not: only the segment directory and its parent were fsynced).
 TEST(PowerLoss, WorstCaseLossRightAfterTheFirstAppends) {
-  segtest::TempDir dir(/*in_memory=*/true);
+  segtest::TempDir dir(segtest::TempDir::kMemory);
   const fs::path live = dir.path() / "live";
   const fs::path snap = dir.path() / "snap";
   fs::create_directories(live);
@@ -522,7 +523,7 @@ TEST(PowerLoss, WorstCaseLossRightAfterTheFirstAppends) {
 // The same after a rollover: the new segment's file and directory are durable before anything
 // in it is acknowledged, and the closed segment's index files are either complete or absent.
 TEST(PowerLoss, WorstCaseLossAfterRollovers) {
-  segtest::TempDir dir(/*in_memory=*/true);
+  segtest::TempDir dir(segtest::TempDir::kMemory);
   const fs::path live = dir.path() / "live";
   const fs::path snap = dir.path() / "snap";
   fs::create_directories(live);
@@ -563,7 +564,7 @@ TEST(PowerLoss, WorstCaseLossAfterRollovers) {
 // append dereferenced it (SIGSEGV). Now every append fails with the I/O error until the disk
 // works again, and then the bucket recovers.
 TEST(PowerLossFaults, PersistentSyncFailureFailsAppendsWithoutCrashing) {
-  segtest::TempDir dir(/*in_memory=*/true);
+  segtest::TempDir dir(segtest::TempDir::kMemory);
   auto env = std::make_shared<HookEnv>();
   auto db = pl_builder(env).open(dir.path());
   ASSERT_TRUE(db) << db.error().to_string();
@@ -599,7 +600,7 @@ TEST(PowerLossFaults, PersistentSyncFailureFailsAppendsWithoutCrashing) {
 TEST(PowerLossRecovery, TornHeaderSizedNewSegmentIsDropped) {
   for (int variant = 0; variant < 3; ++variant) {
     SCOPED_TRACE("variant " + std::to_string(variant));
-    segtest::TempDir dir(/*in_memory=*/true);
+    segtest::TempDir dir(segtest::TempDir::kMemory);
     const Uuid key = uuid_v4();
     const PartitionId pid = pid_of(key, kPlPartitions);
     const BucketId bucket = bucket_for_partition(pid, kPlBuckets);

@@ -598,7 +598,8 @@ class HostileClientsTest(unittest.TestCase):
             self.assertLess(built, n_slow * per_conn * 1.25,
                             f"{built / MiB:.0f} MiB of replies built for {n_slow} slow readers")
             stop.set()
-            watcher.join()
+            watcher.join(10)
+            self.assertFalse(watcher.is_alive(), "the RSS watcher did not stop within 10 s")
             bound = base_rss + n_slow * per_conn * 2 / MiB + 64
             self.assertLess(peak[0], bound, f"RSS {base_rss:.0f} -> peak {peak[0]:.0f} MiB")
             for s in slow:

@@ -489,10 +489,10 @@ OK
 EOF
 expect_match "SELECT 1" '\(error\) .*' "$(cli SELECT 1)"
 # COMMAND answers from the command table (these replaced the old "(empty array)" placeholder).
-expect_match "COMMAND lists every command's info" ' ?1\)  1\) "ping".*19\)  1\) "eunsub".*' \
+expect_match "COMMAND lists every command's info" ' ?1\)  1\) "ping".*24\)  1\) "unsubscribe".*' \
   "$(cli COMMAND)"
 expect "COMMAND COUNT" cli COMMAND COUNT <<'EOF'
-(integer) 19
+(integer) 24
 EOF
 expect "COMMAND INFO" cli COMMAND INFO eget nosuch <<'EOF'
 1)  1) "eget"
@@ -532,7 +532,7 @@ expect "COMMAND DOCS" cli COMMAND DOCS eack <<'EOF'
       2) 1# "name" => "cursor"
          2# "type" => "integer"
 EOF
-expect_match "COMMAND DOCS of every command" ' ?1# "ping" => .*19# "eunsub" => .*' "$(cli COMMAND DOCS)"
+expect_match "COMMAND DOCS of every command" ' ?1# "ping" => .*24# "unsubscribe" => .*' "$(cli COMMAND DOCS)"
 expect "unknown command" cli FOO bar <<'EOF'
 (error) INVALIDARG unknown command 'FOO'
 EOF

@@ -20,6 +20,7 @@
 #include "server/commands/command.hpp"
 #include "server/commands/routing_key.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra::server {
 namespace {
@@ -71,9 +72,6 @@ class InlineExecutor final : public ReadExecutor {
 class CommandTableTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sierra-cmdtab-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     auto db = DatabaseBuilder().open(dir_ / "db");
     ASSERT_TRUE(db.has_value()) << db.error().to_string();
     ctx_.db = *db;
@@ -84,8 +82,6 @@ class CommandTableTest : public ::testing::Test {
   void TearDown() override {
     hub_->shutdown();
     ctx_.db.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   // Runs `args` through run_command and waits (at most 10 s) for the reply: appends finish on
@@ -107,7 +103,8 @@ class CommandTableTest : public ::testing::Test {
     return reply->bytes();
   }
 
-  std::filesystem::path dir_;
+  test_support::TempDir tmp_{"sierra-cmdtab"};
+  std::filesystem::path dir_ = tmp_.path();
   InlineExecutor reads_;
   std::shared_ptr<SubscriptionHub> hub_ = std::make_shared<SubscriptionHub>();
   std::shared_ptr<FakeClient> client_ = std::make_shared<FakeClient>();
@@ -126,6 +123,8 @@ const std::map<std::string, std::vector<std::string>>& Samples() {
       {"SELECT", {"SELECT", "0"}},
       {"COMMAND", {"COMMAND"}},
       {"QUIT", {"QUIT"}},
+      {"AUTH", {"AUTH", "default", "x"}},
+      {"ACL", {"ACL", "WHOAMI"}},
       {"EAPPEND", {"EAPPEND", "s", "E"}},
       {"EMAPPEND", {"EMAPPEND", std::string(kKey), "s", "E"}},
       {"EGET", {"EGET", std::string(kKey)}},
@@ -137,6 +136,9 @@ const std::map<std::string, std::vector<std::string>>& Samples() {
       {"EPSUB", {"EPSUB", "0"}},
       {"EACK", {"EACK", std::string(kKey), "1"}},
       {"EUNSUB", {"EUNSUB", std::string(kKey)}},
+      {"EPREAD", {"EPREAD", "FROM", "0", "0"}},
+      {"SUBSCRIBE", {"SUBSCRIBE", "sierradb:partition:0"}},
+      {"UNSUBSCRIBE", {"UNSUBSCRIBE"}},
   };
   return samples;
 }
@@ -210,7 +212,9 @@ TEST(CommandTable, Flags) {
   for (std::string_view n : {"ESUB", "EPSUB", "EACK", "EUNSUB"}) {
     EXPECT_TRUE(spec(n).has(kSubscription)) << n;
   }
-  for (std::string_view n : {"HELLO", "QUIT"}) EXPECT_TRUE(spec(n).has(kNoAuth)) << n;
+  for (std::string_view n : {"HELLO", "QUIT", "AUTH", "PING"}) {
+    EXPECT_TRUE(spec(n).has(kNoAuth)) << n;
+  }
   for (std::string_view n : {"EAPPEND", "ESCAN", "INFO", "ESUB"}) {
     EXPECT_FALSE(spec(n).has(kNoAuth)) << n;
   }

@@ -15,6 +15,7 @@
 
 #include "server/config.hpp"
 #include "server/config_keys.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra::server {
 namespace {
@@ -27,17 +28,12 @@ using Env = std::map<std::string, std::string>;
 class ConfigTableTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() /
-           ("sierra_config_table_test_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(dir_);
     old_ = fs::current_path();
-    fs::current_path(dir_);
+    fs::current_path(dir_.path());
   }
   void TearDown() override {
     std::error_code ec;
     fs::current_path(old_, ec);
-    fs::remove_all(dir_, ec);
   }
 
   static std::expected<Config, ConfigError> load(std::vector<std::string> args,
@@ -49,7 +45,7 @@ class ConfigTableTest : public ::testing::Test {
   }
 
  private:
-  fs::path dir_;
+  test_support::TempDir dir_{"sierra-config-table"};
   fs::path old_;
 };
 

@@ -12,41 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
+
 namespace sierra::server {
 namespace {
 
 namespace fs = std::filesystem;
 using Env = std::map<std::string, std::string>;
 
-// A fresh temporary directory, removed with its contents at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("sierra_config_test_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
-  // Writes `content` to `name` inside the directory; returns the full path.
-  std::string write(const std::string& name, const std::string& content) const {
-    fs::path p = path_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << content;
-    return p.string();
-  }
-
- private:
-  fs::path path_;
-};
+using test_support::TempDir;
 
 // Changes the working directory for the scope (for ./sierra.toml discovery).
 class ScopedCwd {
@@ -713,6 +687,61 @@ TEST(ConfigTest, CaptureEnvironment) {
   ::unsetenv("SIERRA_CONFIG_TEST_PROBE");
   ASSERT_TRUE(env.contains("SIERRA_CONFIG_TEST_PROBE"));
   EXPECT_EQ(env["SIERRA_CONFIG_TEST_PROBE"], "a=b");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Security keys (docs/SECURITY.md): [[users]], requirepass, protected_mode, tls.*.
+
+TEST(ConfigSecurityTest, UsersArrayOfTablesAndRequirepass) {
+  TempDir tmp;
+  std::string file = tmp.write("s.toml", R"(
+requirepass = "#1b58ee375b42e41f0e48ef2ff27d10a5b1f6924a9acdcdba7cae868e7adce6bf"
+protected_mode = false
+[[users]]
+name = "orders"
+passwords = ["a", "b"]
+commands = ["read", "write"]
+streams = ["orders-*"]
+[[users]]
+name = "retired"
+enabled = false
+nopass = true
+[tls]
+port = 9443
+cert_file = "c.pem"
+key_file = "k.pem"
+)");
+  Config c = load_ok({"--config", file});
+  EXPECT_FALSE(c.protected_mode);
+  ASSERT_EQ(c.users.size(), 2u);
+  EXPECT_EQ(c.users[0].name, "orders");
+  EXPECT_EQ(c.users[0].passwords, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(c.users[0].streams, (std::vector<std::string>{"orders-*"}));
+  EXPECT_FALSE(c.users[1].enabled);
+  EXPECT_EQ(c.tls.port, 9443);
+  EXPECT_TRUE(c.tls.enabled());
+  // The password is never shown.
+  const std::string shown = describe(c);
+  EXPECT_TRUE(contains(shown, "requirepass=(hidden)")) << shown;
+  EXPECT_FALSE(contains(shown, "1b58ee")) << shown;
+}
+
+TEST(ConfigSecurityTest, BadUsersAndTlsAreConfigErrors) {
+  TempDir tmp;
+  EXPECT_TRUE(contains(load_err({"--config", tmp.write("a.toml", "[[users]]\nname = \"x\"\n")}),
+                       "config error: users: user 'x': has no password"));
+  EXPECT_TRUE(
+      contains(load_err({"--config", tmp.write("b.toml", "[[users]]\nname = \"x\"\ncolor = 1\n")}),
+               "users[0].color: unknown key"));
+  EXPECT_TRUE(contains(load_err({"--config", tmp.write("c.toml", "users = 3\n")}),
+                       "users: expected an array of tables"));
+  EXPECT_TRUE(contains(load_err({"--config", tmp.write("d.toml", "tls.port = 9443\n")}),
+                       "tls.cert_file: required when TLS is on"));
+  EXPECT_TRUE(contains(load_err({"--config", tmp.write("e.toml",
+                                                       "tls.port = 1\ntls.cert_file = \"c\"\n"
+                                                       "tls.key_file = \"k\"\n"
+                                                       "tls.require_client_cert = true\n")}),
+                       "tls.require_client_cert: needs tls.ca_file"));
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "engine/ids.hpp"
 #include "resp/reply_reader.hpp"
 #include "server/commands/arguments.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra::server {
 namespace {
@@ -31,25 +32,7 @@ class InlineExecutor : public ReadExecutor {
   void post(std::function<void()> job) override { job(); }
 };
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sierra-data-cmd-XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    EXPECT_NE(p, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::TempDir;
 
 RespValue Parse(const std::string& bytes) {
   resp::ReplyReader reader;
@@ -346,7 +329,7 @@ TEST_F(DataCommandsTest, ArgumentErrors) {
        "INVALIDARG invalid count '-1': expected a non-negative integer"},
       {{"ESCAN", "s", "-", "+", "COUNT"}, "INVALIDARG unexpected end of input: expected count"},
       {{"ESCAN", "s", "-", "+", "LIMIT", "1"},
-       "INVALIDARG unexpected argument 'LIMIT': expected PARTITION_KEY or COUNT"},
+       "INVALIDARG unexpected argument 'LIMIT': expected PARTITION_KEY, COUNT or BLOCK"},
       {{"ESCAN", "s", "-", "+", "PARTITION_KEY", k, "PARTITION_KEY", k},
        "INVALIDARG partition key already specified"},
       {{"ESVER"}, "INVALIDARG unexpected end of input: expected stream id"},
@@ -360,7 +343,7 @@ TEST_F(DataCommandsTest, ArgumentErrors) {
       {{"EPSCAN", "0", "+", "+"}, "INVALIDARG start sequence cannot be '+'"},
       {{"EPSCAN", "0", "0", "-"}, "INVALIDARG end sequence cannot be '-'"},
       {{"EPSCAN", "0", "0", "+", "PARTITION_KEY", k},
-       "INVALIDARG unexpected argument 'PARTITION_KEY': expected COUNT"},
+       "INVALIDARG unexpected argument 'PARTITION_KEY': expected COUNT or BLOCK"},
       {{"EPSEQ", "-1"},
        "INVALIDARG invalid partition '-1': expected a partition id or a partition key UUID"},
       {{"EPSEQ", "999"}, "INVALIDARG partition id 999 out of range (partition count 32)"},

@@ -19,6 +19,7 @@
 #include "server/connection.hpp"
 #include "server/server.hpp"
 #include "support/resp_test_client.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra::server {
 namespace {
@@ -29,12 +30,6 @@ using resp::RespValue;
 
 using test_support::encode_command;
 using Client = test_support::RespTestClient;
-
-fs::path make_temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "sierra-server-test-XXXXXX").string();
-  char* p = ::mkdtemp(tmpl.data());
-  return p != nullptr ? fs::path(p) : fs::path();
-}
 
 Config test_config(const fs::path& dir) {
   Config c;
@@ -64,12 +59,7 @@ std::shared_ptr<Database> open_db(const Config& c) {
 
 class ServerTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = make_temp_dir(); }
-  void TearDown() override {
-    server_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void TearDown() override { server_.reset(); }
 
   void start(const std::function<void(Config&)>& tweak = {}) {
     Config c = test_config(dir_);
@@ -84,7 +74,8 @@ class ServerTest : public ::testing::Test {
 
   uint16_t port() const { return server_->port(); }
 
-  fs::path dir_;
+  test_support::TempDir tmp_{"sierra-server-test"};
+  fs::path dir_ = tmp_.path();
   std::unique_ptr<Server> server_;
 };
 
@@ -411,7 +402,8 @@ TEST_F(ServerTest, ClientThatDoesNotReadIsThrottled) {
   });
   // Wait until the sender makes no progress for a while: the server stopped reading.
   std::size_t last = 0;
-  for (int stable = 0; stable < 10 && !done;) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (int stable = 0; stable < 10 && !done && std::chrono::steady_clock::now() < give_up;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     std::size_t now = sent.load();
     stable = now == last ? stable + 1 : 0;

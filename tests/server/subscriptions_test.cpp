@@ -21,7 +21,9 @@
 #include "engine/ids.hpp"
 #include "server/server.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
+#include "support/eventually.hpp"
 #include "support/resp_test_client.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra::server {
 namespace {
@@ -77,20 +79,9 @@ std::optional<Message> as_message(const RespValue& v) {
   return m;
 }
 
-fs::path make_temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "sierra-sub-test-XXXXXX").string();
-  char* p = ::mkdtemp(tmpl.data());
-  return p != nullptr ? fs::path(p) : fs::path();
-}
-
 class SubscriptionTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = make_temp_dir(); }
-  void TearDown() override {
-    server_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void TearDown() override { server_.reset(); }
 
   void start() {
     Config c;
@@ -178,7 +169,8 @@ class SubscriptionTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
+  test_support::TempDir tmp_{"sierra-sub-test"};
+  fs::path dir_ = tmp_.path();
   std::shared_ptr<SubscriptionHub> hub_;
   std::unique_ptr<Server> server_;
   uint16_t partitions_ = 32;
@@ -286,7 +278,9 @@ TEST_F(SubscriptionTest, ConcurrentWritersSubscribersFromZeroAndLatestMatchCommi
       }
     });
   }
-  while (written.load() < 600) std::this_thread::sleep_for(1ms);
+  // Bounded: a writer that fails stops counting, and the test goes on to report what it got.
+  EXPECT_TRUE(test_support::eventually([&] { return written.load() >= 600; }, 30s))
+      << "the writers stalled after " << written.load() << " appends";
 
   Client from0(port());
   const std::string id0 = subscribe(from0, {"EPSUB", "*", "FROM", "0", "WINDOW", "100"});

@@ -9,7 +9,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "server/commands/auth_commands.hpp"
 
 #ifndef SIERRA_VERSION
 #define SIERRA_VERSION "0.0.0"
@@ -210,12 +213,13 @@ void cmd_hello(CommandContext& c) {
     proto = static_cast<int>(v);
   }
   std::optional<std::string_view> name;
+  std::optional<std::pair<std::string_view, std::string_view>> credentials;
   for (std::size_t i = 2; i < args.size();) {
     if (is(args[i], "AUTH")) {
-      // No authentication yet: credentials are accepted and ignored.
       if (i + 2 >= args.size()) {
         return reply_error(reply, "INVALIDARG", "HELLO AUTH needs a username and a password");
       }
+      credentials.emplace(args[i + 1], args[i + 2]);
       i += 3;
     } else if (is(args[i], "SETNAME")) {
       if (i + 1 >= args.size()) {
@@ -229,6 +233,16 @@ void cmd_hello(CommandContext& c) {
           reply, "INVALIDARG",
           "syntax error in HELLO option '" + std::string(args[i].substr(0, 64)) + "'");
     }
+  }
+  // AUTH first: a failure (WRONGPASS, already answered) changes nothing, not even the protocol.
+  // With no password or user configured, every connection is already "default" and
+  // credentials are accepted without a check (as before there was AUTH).
+  if (credentials && session.users != nullptr && !session.users->auth_configured()) {
+    credentials.reset();
+  }
+  if (credentials && !try_login(c, credentials->first, credentials->second)) return;
+  if (!credentials && session.user == nullptr && name) {
+    return reply_error(reply, "NOAUTH", "Authentication required.");
   }
   session.protocol = proto;
   if (name) session.name = std::string(*name);

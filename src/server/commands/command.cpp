@@ -1,5 +1,8 @@
-// The one entry point of every command: the central arity check, then the handler.
+// The one entry point of every command: the permission check, the central arity check, then
+// the handler.
 #include "server/commands/command.hpp"
+
+#include "server/commands/authorize.hpp"
 
 #include <string>
 #include <utility>
@@ -27,6 +30,11 @@ void CommandContext::post_read(std::function<void()> job) const {
 }
 
 void run_command(const CommandSpec& spec, CommandContext& c) {
+  if (auto refused = authorize(spec, c.args, c.session, c.server.users)) {
+    if (refused->close) c.session.close_after_reply = true;
+    reply_error(c.reply, refused->code, refused->message);
+    return;
+  }
   if (!c.args.empty() && !arity_ok(spec.arity, c.args.size()) &&
       spec.arity_reply == ArityReply::Standard) {
     reply_error(c.reply, "INVALIDARG",

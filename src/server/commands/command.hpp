@@ -9,12 +9,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "engine/database.hpp"
 #include "resp/reply_writer.hpp"
+#include "server/auth/auth_rate_limiter.hpp"
+#include "server/auth/user_registry.hpp"
 #include "server/config.hpp"
 
 namespace sierra::server {
@@ -50,6 +53,8 @@ struct ServerContext {
   std::string peer_id;  // stable node id, persisted in the data dir
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   SubscriptionHub* subscriptions = nullptr;
+  // The users and their permissions (docs/SECURITY.md); replaced on SIGHUP.
+  auth::UserRegistry users;
 };
 
 // State of one client connection that commands may read or change.
@@ -59,6 +64,18 @@ struct Session {
   std::string name;  // CLIENT SETNAME / HELLO SETNAME
   std::string lib_name, lib_ver;
   bool close_after_reply = false;  // QUIT
+
+  // Authentication (docs/SECURITY.md §2), kept by authorize() and the AUTH commands. `user`
+  // points into `users`, the directory snapshot it was found in (kept alive by this pointer);
+  // nullptr: not logged in. `users` is nullptr until the first command.
+  std::shared_ptr<const auth::UserDirectory> users;
+  uint64_t users_generation = 0;
+  const auth::User* user = nullptr;
+  bool authenticated = false;  // by a successful AUTH (not the initial nopass "default")
+  std::string peer;            // the client's address, for log lines
+  std::optional<auth::AuthRateLimiter> auth_limiter;  // made at the first failed AUTH
+  std::chrono::steady_clock::time_point last_auth_log{};
+  uint64_t auth_logs_suppressed = 0;
 };
 
 // The reply to one request. Thread-safe to finish from any thread, exactly once.
@@ -113,6 +130,15 @@ class ClientLink {
   virtual std::function<void()> track_read(std::function<void()> job) = 0;
   // A handle that keeps the client alive (for asynchronous completions).
   virtual std::shared_ptr<ClientLink> share() = 0;
+  // Counts one read in flight until the returned handle is destroyed (a blocked read holds it
+  // while it waits, so the appends pipelined after it wait for it, as Redis). Default: none.
+  virtual std::shared_ptr<void> hold_read() { return nullptr; }
+  // Runs `job` after `delay` on the client's own executor (a timer, no blocked thread); used to
+  // hold the reply of a failed AUTH. The default runs it at once.
+  virtual void run_after(std::chrono::milliseconds delay, std::function<void()> job) {
+    (void)delay;
+    job();
+  }
 };
 
 // Everything one command invocation works with (Redis passes `client *c`).
@@ -225,7 +251,8 @@ constexpr bool arity_ok(int arity, std::size_t argc) {
                     : argc >= static_cast<std::size_t>(-arity);
 }
 
-// Checks the arity, then runs the handler (the one entry point for every command).
+// Checks the caller's permission (commands/authorize.hpp) and the arity, then runs the handler
+// (the one entry point for every command).
 void run_command(const CommandSpec& spec, CommandContext& c);
 
 // Helpers for handlers.

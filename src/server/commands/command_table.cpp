@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "server/commands/append_commands.hpp"
+#include "server/commands/auth_commands.hpp"
 #include "server/commands/basic_commands.hpp"
 #include "server/commands/command.hpp"
 #include "server/commands/command_introspection.hpp"
@@ -33,6 +34,11 @@ constexpr std::array<ArgDoc, 2> kClientArgs = {{
     {"subcommand", "string"},
     {"arg", "string", "", true, true},
 }};
+constexpr std::array<ArgDoc, 2> kAuthArgs = {{
+    {"username", "string", "", true},
+    {"password", "string"},
+}};
+constexpr std::array<ArgDoc, 1> kAclArgs = {{{"subcommand", "string"}}};
 constexpr std::array<ArgDoc, 1> kSelectArgs = {{{"index", "integer"}}};
 constexpr std::array<ArgDoc, 2> kCommandArgs = {{
     {"subcommand", "string", "", true},
@@ -62,22 +68,34 @@ constexpr std::array<ArgDoc, 2> kEmappendArgs = {{
     {"event", "block", "", false, true, kEmappendEventArgs},
 }};
 constexpr std::array<ArgDoc, 1> kEgetArgs = {{{"event_id", "key"}}};
-constexpr std::array<ArgDoc, 5> kEscanArgs = {{
+constexpr std::array<ArgDoc, 6> kEscanArgs = {{
     {"stream_id", "key"},
     {"start_version", "string"},
     {"end_version", "string"},
     {"partition_key", "string", "PARTITION_KEY", true},
     {"count", "integer", "COUNT", true},
+    {"milliseconds", "integer", "BLOCK", true},
 }};
 constexpr std::array<ArgDoc, 2> kEsverArgs = {{
     {"stream_id", "key"},
     {"partition_key", "string", "PARTITION_KEY", true},
 }};
-constexpr std::array<ArgDoc, 4> kEpscanArgs = {{
+constexpr std::array<ArgDoc, 5> kEpscanArgs = {{
     {"partition", "key"},
     {"start_sequence", "string"},
     {"end_sequence", "string"},
     {"count", "integer", "COUNT", true},
+    {"milliseconds", "integer", "BLOCK", true},
+}};
+constexpr std::array<ArgDoc, 2> kEpreadFromArgs = {{
+    {"partition", "string"},
+    {"start_sequence", "string"},
+}};
+constexpr std::array<ArgDoc, 4> kEpreadArgs = {{
+    {"count", "integer", "COUNT", true},
+    {"milliseconds", "integer", "BLOCK", true},
+    {"from", "pure-token", "FROM"},
+    {"partition_start", "block", "", false, true, kEpreadFromArgs},
 }};
 constexpr std::array<ArgDoc, 1> kEpseqArgs = {{{"partition", "key"}}};
 constexpr std::array<ArgDoc, 2> kEsubStreamArgs = {{
@@ -99,6 +117,8 @@ constexpr std::array<ArgDoc, 2> kEackArgs = {{
     {"cursor", "integer"},
 }};
 constexpr std::array<ArgDoc, 1> kEunsubArgs = {{{"subscription_id", "string"}}};
+constexpr std::array<ArgDoc, 1> kSubscribeArgs = {{{"channel", "string", "", false, true}}};
+constexpr std::array<ArgDoc, 1> kUnsubscribeArgs = {{{"channel", "string", "", true, true}}};
 
 // -------------------------------------------------------------------------------- key specs
 
@@ -115,7 +135,7 @@ constexpr std::array kCommands = {
     CommandSpec{"PING",
                 cmd_ping,
                 -1,
-                kConn | kFast,
+                kConn | kFast | kNoAuth,
                 {},
                 ArityReply::Standard,
                 "Returns PONG, or the message.",
@@ -193,6 +213,27 @@ constexpr std::array kCommands = {
                 "0.1.0",
                 "connection",
                 {}},
+    CommandSpec{"AUTH",
+                cmd_auth,
+                -2,
+                kConn | kFast | kNoAuth,
+                {},
+                ArityReply::Standard,
+                "Logs the connection in: AUTH [username] password.",
+                "0.1.0",
+                "connection",
+                kAuthArgs},
+    CommandSpec{"ACL",
+                cmd_acl,
+                -2,
+                kConn,
+                {},
+                ArityReply::Standard,
+                "Users: ACL WHOAMI (the current user), ACL LIST (admin: every user, passwords as "
+                "hashes).",
+                "0.1.0",
+                "server",
+                kAclArgs},
     CommandSpec{"EAPPEND", cmd_eappend, -3, kWrite | kAppends, with_options_from(kStreamKey, 3),
                 ArityReply::Grammar, "Appends one event to a stream.", "0.1.0", "stream",
                 kEappendArgs},
@@ -211,6 +252,10 @@ constexpr std::array kCommands = {
     CommandSpec{"EPSCAN", cmd_epscan, -4, kRead, KeySpec{KeyKind::PartitionSelector, 1},
                 ArityReply::Grammar, "Returns a page of a partition's events by sequence.", "0.1.0",
                 "stream", kEpscanArgs},
+    CommandSpec{"EPREAD", cmd_epread, -4, kRead, KeySpec{}, ArityReply::Grammar,
+                "Returns the events of several partitions from a sequence each, optionally "
+                "blocking until there are some.",
+                "0.2.0", "stream", kEpreadArgs},
     CommandSpec{"EPSEQ", cmd_epseq, 2, kRead | kFast, KeySpec{KeyKind::PartitionSelector, 1},
                 ArityReply::Grammar, "Returns a partition's current sequence.", "0.1.0", "stream",
                 kEpseqArgs},
@@ -243,6 +288,27 @@ constexpr std::array kCommands = {
                 "0.1.0",
                 "pubsub",
                 kEunsubArgs},
+    CommandSpec{"SUBSCRIBE",
+                cmd_subscribe,
+                -2,
+                kSubscription | kRead,
+                {},
+                ArityReply::Standard,
+                "Subscribes to sierradb:stream:<id>, sierradb:partition:<n> or "
+                "sierradb:partitions; events arrive as Redis pub/sub messages (JSON).",
+                "0.2.0",
+                "pubsub",
+                kSubscribeArgs},
+    CommandSpec{"UNSUBSCRIBE",
+                cmd_unsubscribe,
+                -1,
+                kSubscription | kFast,
+                {},
+                ArityReply::Standard,
+                "Ends SUBSCRIBE subscriptions.",
+                "0.2.0",
+                "pubsub",
+                kUnsubscribeArgs},
 };
 
 constexpr char upper(char c) {

@@ -28,6 +28,7 @@
 
 #include "server/commands/arguments.hpp"
 #include "server/commands/engine_error.hpp"
+#include "server/subscriptions/pubsub_format.hpp"
 #include "server/subscriptions/subscription.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 
@@ -405,6 +406,144 @@ void cmd_eunsub(CommandContext& c) {
     c.client->push(
         encode_subscription_event(reply->protocol(), "unsubscribe", id->to_string(), *left));
   }
+}
+
+// SUBSCRIBE <channel> [<channel> ...] (Redis pub/sub form, pubsub_format.hpp): each channel is
+// a subscription from the latest event (as Redis pub/sub, only what is committed from now on)
+// whose events arrive as `message <channel> <json>`. Its window is unbounded (libraries in
+// subscriber mode may not send EACK): flow control is the connection's output limit, which
+// pauses delivery until the client reads. A channel already subscribed on this connection is
+// confirmed again. The count in each confirmation is the number of channels the connection is
+// subscribed to (as Redis; ESUB/EPSUB subscriptions are not channels).
+void cmd_subscribe(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
+  auto conn = c.client != nullptr ? c.client->share() : nullptr;
+  if (!check_context(ctx, conn, reply)) return;
+  if (args.size() < 2) {
+    return invalid(reply, ArgError{"unexpected end of input: expected channel"});
+  }
+  const uint16_t n = ctx.db->partition_count();
+  struct Wanted {
+    std::string channel;
+    ChannelTarget target;
+  };
+  std::vector<Wanted> wanted;
+  for (std::string_view ch : args.subspan(1)) {
+    auto t = parse_channel(ch, n);
+    if (!t) {
+      return invalid(reply, ArgError{"unknown channel " + quote_arg(ch) +
+                                     ": expected sierradb:stream:<stream id>, "
+                                     "sierradb:partition:<partition> or sierradb:partitions"});
+    }
+    if (t->kind == ChannelTarget::Kind::Stream) {
+      if (auto sid = parse_stream_id(t->stream_id); !sid) return invalid(reply, sid.error());
+    }
+    if (t->kind == ChannelTarget::Kind::Partition && !ctx.db->owns_partition(t->partition)) {
+      return reply_error(reply, "CLUSTERDOWN", "partition unavailable");
+    }
+    wanted.push_back({std::string(ch), std::move(*t)});
+  }
+  // Resolving the latest stream versions may read from disk: on the read executor.
+  c.post_read([db = ctx.db, hub = hub_of(ctx), conn, reply, wanted = std::move(wanted),
+               protocol = reply->protocol()] {
+    constexpr uint64_t kUnboundedWindow = uint64_t{1} << 62;
+    std::vector<std::shared_ptr<Subscription>> started;
+    auto w = reply->writer();
+    // On an error after some channels were registered: unregister them, reply the error only.
+    auto fail = [&](std::string_view code, const std::string& message) {
+      for (auto& sub : started) hub->remove(conn->client_id(), sub->id());
+      reply->bytes().clear();
+      reply_error(reply, code, message);
+    };
+    for (const Wanted& want : wanted) {
+      if (hub->find_channel(conn->client_id(), want.channel)) {
+        w.raw(encode_pubsub_event(protocol, "subscribe", want.channel,
+                                  hub->channels(conn->client_id()).size()));
+        continue;
+      }
+      std::vector<PartitionStart> parts;
+      std::vector<StreamStart> streams;
+      bool all = false;
+      auto start_of = [&](PartitionId p) -> std::optional<uint64_t> {
+        auto latest = db->get_partition_sequence(p);
+        if (!latest) return std::nullopt;
+        return *latest ? **latest + 1 : 0;
+      };
+      if (want.target.kind == ChannelTarget::Kind::Stream) {
+        StreamStart s;
+        s.stream_id = want.target.stream_id;
+        s.partition_key = partition_key_for_stream(s.stream_id);
+        s.partition = partition_id_for_key(s.partition_key, db->partition_count());
+        if (!db->owns_partition(s.partition)) return fail("CLUSTERDOWN", "partition unavailable");
+        auto info = db->get_stream_version(s.partition, s.stream_id);
+        if (!info) return fail("READERR", "read error: " + client_error_text(info.error(), "read"));
+        s.next_version = *info ? (*info)->version + 1 : 0;
+        streams.push_back(std::move(s));
+      } else {
+        std::vector<PartitionId> pids;
+        if (want.target.kind == ChannelTarget::Kind::Partition) {
+          pids.push_back(want.target.partition);
+        } else {
+          all = true;
+          for (uint32_t p = 0; p < db->partition_count(); ++p) {
+            if (db->owns_partition(static_cast<PartitionId>(p))) {
+              pids.push_back(static_cast<PartitionId>(p));
+            }
+          }
+        }
+        for (PartitionId p : pids) {
+          auto next = start_of(p);
+          if (!next) return fail("READERR", "read error: partition sequence");
+          parts.push_back({p, *next});
+        }
+      }
+      auto sub = std::make_shared<Subscription>(uuid_v4(), conn->client_id(), conn, protocol, db,
+                                                hub, kUnboundedWindow, std::move(parts),
+                                                std::move(streams), all);
+      sub->set_pubsub_channel(want.channel);
+      hub->add(sub, conn);
+      w.raw(encode_pubsub_event(protocol, "subscribe", want.channel,
+                                hub->channels(conn->client_id()).size()));
+      started.push_back(std::move(sub));
+    }
+    reply->finish();
+    for (auto& sub : started) sub->start();
+  });
+}
+
+// UNSUBSCRIBE [<channel> ...]: ends those pub/sub-form subscriptions (every one of the
+// connection without arguments), confirmed by `unsubscribe <channel> <count left>` each.
+void cmd_unsubscribe(CommandContext& c) {
+  ServerContext& ctx = c.server;
+  const Args args = c.args;
+  const ReplyPtr& reply = c.reply;
+  auto conn = c.client != nullptr ? c.client->share() : nullptr;
+  if (!check_context(ctx, conn, reply)) return;
+  SubscriptionHub& hub = *ctx.subscriptions;
+  const uint64_t cid = conn->client_id();
+  auto w = reply->writer();
+  std::vector<std::pair<std::string, std::shared_ptr<Subscription>>> targets;
+  if (args.size() < 2) {
+    for (auto& sub : hub.channels(cid)) targets.emplace_back(sub->channel(), sub);
+  } else {
+    for (std::string_view ch : args.subspan(1)) {
+      targets.emplace_back(std::string(ch), hub.find_channel(cid, ch));
+    }
+  }
+  if (targets.empty()) {
+    // As Redis: one confirmation with a null channel.
+    w.push(3);
+    w.bulk("unsubscribe");
+    w.null();
+    w.integer(0);
+  }
+  for (auto& [ch, sub] : targets) {
+    if (sub) (void)hub.remove(cid, sub->id());
+    w.raw(encode_pubsub_event(reply->protocol(), "unsubscribe", ch, hub.channels(cid).size()));
+  }
+  reply->finish();
 }
 
 }  // namespace sierra::server

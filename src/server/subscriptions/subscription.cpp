@@ -7,6 +7,7 @@
 #include "server/commands/command.hpp"
 #include "server/commands/engine_error.hpp"
 #include "server/commands/event_reply.hpp"
+#include "server/subscriptions/pubsub_format.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 
 namespace sierra::server {
@@ -111,6 +112,10 @@ void Subscription::cancel() {
 }
 
 void Subscription::encode_message(std::string& out, uint64_t cursor, const EventRecord& e) const {
+  if (!channel_.empty()) {
+    encode_pubsub_message(out, protocol_, channel_, id_text_, cursor, e);
+    return;
+  }
   resp::ReplyWriter w(out, protocol_);
   w.push(4);
   w.simple("message");

@@ -56,6 +56,12 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   // The partitions whose commits may concern this subscription.
   std::vector<PartitionId> partitions() const;
 
+  // Delivers in the Redis pub/sub form on `channel` (SUBSCRIBE, pubsub_format.hpp) instead of
+  // the `message <id> <cursor> <event>` push. Call before start().
+  void set_pubsub_channel(std::string channel) { channel_ = std::move(channel); }
+  // The pub/sub channel, or empty for ESUB/EPSUB subscriptions.
+  const std::string& channel() const { return channel_; }
+
   // Enables delivery (call once the subscribe reply is finished, so no message precedes it).
   void start();
   // Something may be readable (a commit, an ack, the connection drained): schedules a run on
@@ -89,6 +95,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   const std::weak_ptr<SubscriptionHub> hub_;
   const uint64_t window_;
   const bool all_partitions_;
+  std::string channel_;  // set before start(), then read-only
 
   // Owned by the single running run() (runs never overlap).
   std::vector<PartitionStart> partitions_;

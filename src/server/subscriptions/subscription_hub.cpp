@@ -4,9 +4,12 @@
 #include <utility>
 
 #include "server/commands/command.hpp"
+#include "server/subscriptions/blocked_reads.hpp"
 #include "server/subscriptions/subscription.hpp"
 
 namespace sierra::server {
+
+SubscriptionHub::SubscriptionHub() : blocked_(std::make_shared<BlockedReads>()) {}
 
 SubscriptionHub::~SubscriptionHub() {
   shutdown();
@@ -23,6 +26,7 @@ CommitListener SubscriptionHub::listener() {
 }
 
 void SubscriptionHub::on_commit(std::span<const std::pair<PartitionId, uint64_t>> moved) {
+  blocked_->on_commit(moved);
   std::lock_guard lock(mu_);
   if (active_ == 0) return;
   for (const auto& [pid, latest] : moved) {
@@ -45,6 +49,10 @@ void SubscriptionHub::attach(std::shared_ptr<Database> db, ReadExecutor* reads,
     reads_ = reads;
     stopped_ = false;
   }
+  blocked_->set_poster([weak = weak_from_this()](std::function<void()> job) {
+    auto hub = weak.lock();
+    return hub && hub->post(std::move(job));
+  });
   std::lock_guard lock(tick_mu_);
   if (!ticker_.joinable()) {
     tick_stop_ = false;
@@ -52,7 +60,12 @@ void SubscriptionHub::attach(std::shared_ptr<Database> db, ReadExecutor* reads,
   }
 }
 
+void SubscriptionHub::release_blocked_reads() {
+  blocked_->release_all();
+}
+
 void SubscriptionHub::shutdown() {
+  blocked_->release_all();
   {
     std::lock_guard lock(exec_mu_);
     stopped_ = true;
@@ -117,6 +130,28 @@ std::shared_ptr<Subscription> SubscriptionHub::find(uint64_t connection_id, cons
   if (it == by_connection_.end()) return nullptr;
   auto s = it->second.find(id);
   return s == it->second.end() ? nullptr : s->second;
+}
+
+std::shared_ptr<Subscription> SubscriptionHub::find_channel(uint64_t connection_id,
+                                                            std::string_view channel) const {
+  std::lock_guard lock(mu_);
+  auto it = by_connection_.find(connection_id);
+  if (it == by_connection_.end()) return nullptr;
+  for (const auto& [id, sub] : it->second) {
+    if (!sub->channel().empty() && sub->channel() == channel) return sub;
+  }
+  return nullptr;
+}
+
+std::vector<std::shared_ptr<Subscription>> SubscriptionHub::channels(uint64_t connection_id) const {
+  std::vector<std::shared_ptr<Subscription>> out;
+  std::lock_guard lock(mu_);
+  auto it = by_connection_.find(connection_id);
+  if (it == by_connection_.end()) return out;
+  for (const auto& [id, sub] : it->second) {
+    if (!sub->channel().empty()) out.push_back(sub);
+  }
+  return out;
 }
 
 void SubscriptionHub::unindex_locked(const std::shared_ptr<Subscription>& sub) {
@@ -190,10 +225,13 @@ void SubscriptionHub::tick_loop() {
       if (auto sub = w.lock()) sub->wake();
     }
     bool poll = false;
+    bool listening = true;
     {
       std::lock_guard reg(mu_);
       poll = !listening_ && active_ > 0;
+      listening = listening_;
     }
+    if (!listening) blocked_->wake_all();
     if (poll) {
       // No commit listener: check every subscription for new events.
       std::vector<std::shared_ptr<Subscription>> all;

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +27,7 @@
 
 namespace sierra::server {
 
+class BlockedReads;
 class ClientLink;
 class ReadExecutor;
 class Subscription;
@@ -36,7 +38,7 @@ class SubscriptionHub : public std::enable_shared_from_this<SubscriptionHub> {
   // often subscriptions are polled without a commit listener.
   static constexpr std::chrono::milliseconds kTick{5};
 
-  SubscriptionHub() = default;
+  SubscriptionHub();
   ~SubscriptionHub();
   SubscriptionHub(const SubscriptionHub&) = delete;
   SubscriptionHub& operator=(const SubscriptionHub&) = delete;
@@ -58,11 +60,20 @@ class SubscriptionHub : public std::enable_shared_from_this<SubscriptionHub> {
   std::size_t add(const std::shared_ptr<Subscription>& sub,
                   const std::shared_ptr<ClientLink>& conn);
   std::shared_ptr<Subscription> find(uint64_t connection_id, const Uuid& id) const;
+  // The pub/sub-form subscription of `connection_id` on `channel` (SUBSCRIBE), or nullptr.
+  std::shared_ptr<Subscription> find_channel(uint64_t connection_id,
+                                             std::string_view channel) const;
+  // Every pub/sub-form subscription of `connection_id` (UNSUBSCRIBE without channels).
+  std::vector<std::shared_ptr<Subscription>> channels(uint64_t connection_id) const;
   // Unregisters and cancels; returns the number left on that connection, or nullopt if unknown.
   std::optional<std::size_t> remove(uint64_t connection_id, const Uuid& id);
   void drop_connection(uint64_t connection_id);
   // Subscriptions active on the server (for tests and INFO).
   std::size_t active() const;
+  // The blocked reads (ESCAN/EPSCAN/EPREAD ... BLOCK), woken by the same commit notifications.
+  BlockedReads& blocked_reads() { return *blocked_; }
+  // A stopping server answers its blocked reads first (so their connections can drain).
+  void release_blocked_reads();
 
   // For subscriptions: runs `job` on the read executor; false once shut down.
   bool post(std::function<void()> job);
@@ -74,6 +85,7 @@ class SubscriptionHub : public std::enable_shared_from_this<SubscriptionHub> {
   void tick_loop();
 
   std::shared_ptr<Database> db_;
+  std::shared_ptr<BlockedReads> blocked_;
   std::size_t max_pending_bytes_ = 64u << 20;
 
   mutable std::mutex mu_;  // the registry; taken before a subscription's own mutex

@@ -14,6 +14,7 @@
 #include "engine/index/bloom.hpp"
 #include "engine/index/index_files.hpp"
 #include "engine/index/mphf.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra {
 namespace {
@@ -22,16 +23,8 @@ namespace fs = std::filesystem;
 
 class IndexFilesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "sierra_index_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path dir_;
+  test_support::TempDir tmp_{"sierra-index-test"};
+  fs::path dir_ = tmp_.path();
 };
 
 std::vector<uint8_t> read_bytes(const fs::path& p) {

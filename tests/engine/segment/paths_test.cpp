@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include "support/temp_dir.hpp"
+
 namespace sierra {
 namespace {
 
@@ -14,16 +16,8 @@ namespace fs = std::filesystem;
 
 class PathsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "sierra_paths_test_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path dir_;
+  test_support::TempDir tmp_{"sierra-paths-test"};
+  fs::path dir_ = tmp_.path();
 };
 
 constexpr SegmentKind kAllKinds[] = {SegmentKind::Events, SegmentKind::EventIndex,

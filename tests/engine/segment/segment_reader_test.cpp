@@ -359,7 +359,7 @@ TEST(SegmentReader, NeverReadsPastPublishedFlushedOffset) {
 // A writer thread appends and flushes while a reader thread follows with an iterator: the
 // reader sees every transaction exactly once, complete, and never a partial one.
 TEST(SegmentReader, ConcurrentTailFollowing) {
-  TempDir dir(/*in_memory=*/true);
+  TempDir dir(TempDir::kMemory);
   auto w = SegmentWriter::create(dir.path(), 1, 0, kSegSize);
   ASSERT_TRUE(w);
   auto r = must_open((*w)->path(), 1, 0, (*w)->flushed_offset_handle());

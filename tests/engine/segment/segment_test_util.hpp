@@ -11,33 +11,12 @@
 #include "engine/ids.hpp"
 #include "engine/segment/format.hpp"
 #include "engine/segment/record.hpp"
+#include "support/temp_dir.hpp"
 
 namespace sierra::segtest {
 
-// A fresh directory under the temp dir, removed with its contents on destruction.
-class TempDir {
- public:
-  // `in_memory`: under /dev/shm when it exists (fsync-heavy loops), else the temp dir.
-  explicit TempDir(bool in_memory = false) {
-    std::filesystem::path root = std::filesystem::temp_directory_path();
-    std::error_code ec;
-    if (in_memory && std::filesystem::is_directory("/dev/shm", ec)) root = "/dev/shm";
-    std::string tmpl = (root / "sierra-seg-XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+// The tests' scratch directory (tests/support/temp_dir.hpp).
+using TempDir = test_support::TempDir;
 
 // Owns the bytes an EventToWrite points to.
 struct OwnedEvent {

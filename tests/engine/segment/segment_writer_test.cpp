@@ -310,7 +310,7 @@ void check_recovery(std::span<const uint8_t> bytes, uint64_t expected_end, uint6
                     uint64_t expected_last_pos, const std::string& what,
                     std::string_view reason_contains = {}) {
   SCOPED_TRACE(what);
-  TempDir dir(/*in_memory=*/true);
+  TempDir dir(TempDir::kMemory);
   const auto path = get_path(dir.path(), 1, 0, SegmentKind::Events);
   write_file(path, bytes);
   RecoveryReport rep;

@@ -14,10 +14,10 @@ const FEATURES = {
   // MULTI/EXEC/DISCARD: appends to one partition atomic, cross-partition refused at EXEC.
   MULTI_EXEC: false,
   // A blocking read: `ESCAN <stream> <from> + BLOCK <ms>` / `EPSCAN <p> <from> + BLOCK <ms>`.
-  BLOCKING_READ: false,
+  BLOCKING_READ: true,
   // Subscription events delivered through each library's own pub/sub API (the only path that
   // reaches the application in all four; an unknown push kind is dropped, see docs/CLIENTS.md).
-  PASSTHROUGH_PUSH: false,
+  PASSTHROUGH_PUSH: true,
 };
 for (const f of (process.env.SIERRA_COMPAT_ENABLE ?? '').split(',').filter(Boolean)) {
   if (!(f in FEATURES)) throw new Error(`SIERRA_COMPAT_ENABLE: unknown feature ${f}`);
@@ -463,16 +463,21 @@ for (const lib of LIBS) {
     });
 
     test('subscription events through the library pub/sub API', { ...T, skip: skipUnless('PASSTHROUGH_PUSH') }, async () => {
-      // Shape proposed in docs/CLIENTS.md: SUBSCRIBE to a stream's channel; each event arrives as
-      // a Redis `message` push whose payload is a blob (what all four libraries hand over).
+      // docs/CLIENTS.md, "Pub/sub channels": SUBSCRIBE to a stream's channel; each event arrives
+      // as a Redis `message` push whose payload is the event as a JSON object (a blob string).
       const stream = unique('pass');
       const sub = await lib.open(server.port);
       try {
         const got = [];
-        await lib.subscribe(sub, `sierradb:stream:${stream}`, (msg) => got.push(msg));
-        await call('EAPPEND', stream, 'First', 'EXPECTED_VERSION', 'empty');
-        for (let i = 0; i < 100 && got.length < 1; i++) await sleep(50);
-        assert.equal(got.length, 1);
+        await lib.subscribe(sub, `sierradb:stream:${stream}`, (msg) => got.push(JSON.parse(String(msg))));
+        await call('EAPPEND', stream, 'First', 'EXPECTED_VERSION', 'empty', 'PAYLOAD', 'héllo');
+        await call('EAPPEND', stream, 'Second', 'EXPECTED_VERSION', '0', 'PAYLOAD', Buffer.from([0xff, 0x00]));
+        for (let i = 0; i < 100 && got.length < 2; i++) await sleep(50);
+        assert.deepEqual(got.map((e) => [e.event_name, e.stream_version, e.stream_id]),
+          [['First', 0, stream], ['Second', 1, stream]]);
+        assert.equal(got[0].payload, 'héllo');
+        assert.equal(got[1].payload_base64, Buffer.from([0xff, 0x00]).toString('base64'));
+        assert.deepEqual(sub.errors ?? [], []);
       } finally {
         await lib.close(sub);
       }

@@ -11,6 +11,8 @@ Features the server does not have yet are separate test cases, skipped with the 
 missing feature. Turn one on in FEATURES (or SIERRA_COMPAT_ENABLE=INFO_RESP2,...) when the server
 side lands.
 """
+import base64
+import json
 import os
 import random
 import re
@@ -31,9 +33,9 @@ FEATURES = {
     # MULTI/EXEC: redis-py's default pipeline() is a transaction.
     "MULTI_EXEC": False,
     # A blocking read: ESCAN/EPSCAN ... BLOCK <ms>.
-    "BLOCKING_READ": False,
+    "BLOCKING_READ": True,
     # Subscription events through redis-py's PubSub (subscribe + get_message).
-    "PASSTHROUGH_PUSH": False,
+    "PASSTHROUGH_PUSH": True,
 }
 for _f in filter(None, os.environ.get("SIERRA_COMPAT_ENABLE", "").split(",")):
     if _f not in FEATURES:
@@ -480,15 +482,20 @@ class RedisPyCompat(unittest.TestCase):
 
     @needs("PASSTHROUGH_PUSH")
     def test_pubsub_receives_events(self):
-        # Shape proposed in docs/CLIENTS.md (a stream's channel, events as `message` pushes).
+        # docs/CLIENTS.md, "Pub/sub channels": a stream's channel, each event a `message` whose
+        # data is the event as a JSON object.
         stream = unique("pass")
         p = client(SERVER.port).pubsub()
         try:
             p.subscribe(f"sierradb:stream:{stream}")
             self.assertEqual(p.get_message(timeout=5)["type"], "subscribe")
-            self.call("EAPPEND", stream, "First", "EXPECTED_VERSION", "empty")
+            self.call("EAPPEND", stream, "First", "EXPECTED_VERSION", "empty", "PAYLOAD", b"\xff\x00")
             msg = p.get_message(timeout=5)
             self.assertEqual(msg and msg["type"], "message")
+            self.assertEqual(msg["channel"], f"sierradb:stream:{stream}".encode())
+            event = json.loads(msg["data"])
+            self.assertEqual((event["event_name"], event["stream_version"]), ("First", 0))
+            self.assertEqual(base64.b64decode(event["payload_base64"]), b"\xff\x00")
         finally:
             p.close()
 

@@ -5,6 +5,7 @@
 # Installs the locked node dependencies into this folder first if they are missing or stale
 # (`npm ci`; nothing is fetched when node_modules matches package-lock.json).
 #   run.sh SIERRADB_BINARY [node|python]
+#   run.sh SIERRADB_BINARY subscribers EXAMPLE [PACKAGE]   (examples/subscribers/, one server)
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1
 which=${2:-all}
@@ -31,6 +32,25 @@ install_deps() {
   fi
   rm -f "$log"
 }
+
+if [ "$which" = subscribers ]; then
+  example=${3:?example name}
+  package=${4:-}
+  if [ "$example" != redis_py ]; then
+    command -v node >/dev/null || { echo "FAIL: node not found (run 'make deps': nodejs)" >&2; exit 1; }
+    if command -v flock >/dev/null; then
+      exec 9>"${TMPDIR:-/tmp}/sierradb-clients-deps.lock"
+      flock 9
+      install_deps || { echo "FAIL: npm ci failed" >&2; exit 1; }
+      flock -u 9
+    else
+      install_deps || { echo "FAIL: npm ci failed" >&2; exit 1; }
+    fi
+  fi
+  SUBSCRIBER_NODE_MODULES=$here/node_modules timeout 300 "$here/../with_server.sh" "$bin" -- \
+    "$PYTHON" "$here/subscribers_test.py" --example "$example" ${package:+--package "$package"}
+  exit $?
+fi
 
 if [ "$which" = all ] || [ "$which" = node ]; then
   command -v node >/dev/null || { echo "FAIL: node not found (run 'make deps': nodejs)" >&2; exit 1; }

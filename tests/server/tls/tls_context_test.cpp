@@ -18,6 +18,8 @@
 #include <random>
 #include <string>
 
+#include "support/temp_dir.hpp"
+
 #ifndef SIERRA_SOURCE_DIR
 #error "SIERRA_SOURCE_DIR must name the source tree (set in CMakeLists.txt)"
 #endif
@@ -32,17 +34,13 @@ using namespace std::chrono_literals;
 class TlsContextTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() /
-           ("sierra_tls_test_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
+    tmp_.emplace("sierra-tls-test");
+    dir_ = tmp_->path();
     const std::string script = std::string(SIERRA_SOURCE_DIR) + "/tests/server/tls/make_test_ca.sh";
     const std::string command = "sh '" + script + "' '" + dir_.string() + "'";
     made_ = std::system(command.c_str()) == 0;
   }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  static void TearDownTestSuite() { tmp_.reset(); }
   void SetUp() override { ASSERT_TRUE(made_) << "make_test_ca.sh failed (is openssl installed?)"; }
 
   static std::string file(const std::string& name) { return (dir_ / name).string(); }
@@ -54,6 +52,7 @@ class TlsContextTest : public ::testing::Test {
     return {.cert_file = file("server.crt"), .key_file = file("server.key")};
   }
 
+  static inline std::optional<test_support::TempDir> tmp_;
   static inline fs::path dir_;
   static inline bool made_ = false;
 };
