@@ -151,6 +151,29 @@ class DatabaseImpl {
       PartitionId pid, const Uuid& id) const;
 };
 
+namespace {
+
+// A read error with where it happened, so that the client's error names the segment (closed
+// segments are the ones that can be damaged without stopping the database).
+Error in_segment(Error e, const SegmentReader& r) {
+  e.message = "bucket " + std::to_string(r.bucket()) + " segment " + std::to_string(r.segment()) +
+              ": " + e.message;
+  return e;
+}
+
+// The quarantine of the bucket when `pid` is uncertain in it (quarantine.hpp), else null.
+const Quarantine* uncertain_in(const Bucket* b, PartitionId pid) {
+  if (b == nullptr || !b->quarantine() || !b->quarantine()->uncertain(pid)) return nullptr;
+  return b->quarantine().get();
+}
+
+// The segment of a source lies after the bucket's last lossy segment (so it is complete).
+bool after_lossy(const Quarantine& q, const std::shared_ptr<const ClosedSegment>& closed) {
+  return closed == nullptr || closed->id() > q.last_lossy().value_or(0);
+}
+
+}  // namespace
+
 // Iterates a list of "sources" (segments) each with a list of offsets, reading one event record
 // per offset and checking it is the expected one.
 struct SourceList {
@@ -183,6 +206,10 @@ class PartitionIteratorImpl {
   uint64_t limit = UINT64_MAX;  // events left to return
   SourceList list;
   bool failed = false;
+  // Set when the partition may have lost events in a quarantined segment: sequences are then
+  // checked to be consecutive from `from`, and the end of the readable data is an error.
+  const Quarantine* quarantine = nullptr;
+  uint64_t expect = 0;
 
   // nullptr at the end; the view is valid until the next call.
   Result<const EventView*> next(bool header_only) {
@@ -202,7 +229,7 @@ class PartitionIteratorImpl {
       if (list.pos < s.offsets.size() && s.offsets[list.pos].position < end) {
         const SeqOffset so = s.offsets[list.pos++];
         auto ev = list.window.read_event(s.reader, so.offset, header_only, list.upcoming(limit));
-        if (!ev) return fail(ev.error());
+        if (!ev) return fail(in_segment(ev.error(), *s.reader));
         if (*ev == nullptr || (*ev)->partition_id != pid ||
             (*ev)->partition_sequence != so.position) {
           return fail(Error{Errc::CorruptIndex,
@@ -211,11 +238,24 @@ class PartitionIteratorImpl {
                                 std::to_string(pid),
                             so.offset, 0});
         }
+        if (quarantine) {
+          if (so.position != expect) {
+            return fail(quarantine->error(
+                pid, "partition scan: sequences " + std::to_string(expect) + ".." +
+                         std::to_string(so.position - 1) + " are unreadable"));
+          }
+          ++expect;
+        }
         --limit;
         return *ev;
       }
       ++list.src;
       list.pos = 0;
+    }
+    if (quarantine) {
+      return fail(
+          quarantine->error(pid, "partition scan: the rest of the partition after sequence " +
+                                     std::to_string(expect) + " is unknown"));
     }
     return nullptr;
   }
@@ -247,6 +287,11 @@ class StreamIteratorImpl {
   bool failed = false;
   bool have_last = false;
   uint64_t last_version = 0;
+  // Set when the stream's partition may have lost events in a quarantined segment: versions
+  // are then checked to be consecutive, and an end not proven complete is an error.
+  const Quarantine* quarantine = nullptr;
+  std::optional<uint64_t> q_last;  // version of the last event returned
+  bool q_last_after = false;       // ... and it came from a segment after the last lossy one
 
   // nullptr at the end; the view is valid until the next call.
   Result<const EventView*> next(bool header_only) {
@@ -264,7 +309,7 @@ class StreamIteratorImpl {
       if (list.pos < s.offsets.size()) {
         const SeqOffset so = s.offsets[list.pos++];
         auto ev = list.window.read_event(s.reader, so.offset, header_only, list.upcoming(limit));
-        if (!ev) return fail(ev.error());
+        if (!ev) return fail(in_segment(ev.error(), *s.reader));
         if (*ev == nullptr || (*ev)->partition_id != pid || (*ev)->stream_version != so.position ||
             (!header_only && (*ev)->stream_id != sid)) {
           return fail(Error{Errc::CorruptIndex,
@@ -272,13 +317,48 @@ class StreamIteratorImpl {
                                 std::to_string(so.position) + " of stream " + sid,
                             so.offset, 0});
         }
+        if (quarantine) {
+          if (auto gap = check_version(so.position, after_lossy(*quarantine, s.closed))) {
+            return fail(std::move(*gap));
+          }
+        }
         --limit;
         return *ev;
       }
       ++list.src;
       list.pos = 0;
     }
+    if (quarantine) {
+      // Forward: complete only if the last event is the stream's latest (from a segment after
+      // the lost records). Reverse: only if it went down to version 0.
+      const bool complete = q_last && (reverse ? *q_last == 0 : q_last_after);
+      if (!complete) {
+        return fail(quarantine->error(pid, "stream '" + sid + "' scan: its events " +
+                                               (reverse ? "below" : "after") + " version " +
+                                               (q_last ? std::to_string(*q_last) : "(none read)") +
+                                               " are unknown"));
+      }
+    }
     return nullptr;
+  }
+
+  // Versions returned from an uncertain partition must be consecutive, starting at `from`
+  // (forward) or at `from` / the stream's proven latest (reverse).
+  std::optional<Error> check_version(uint64_t v, bool from_complete_segment) {
+    bool ok;
+    if (!q_last) {
+      ok = v == from || (reverse && v < from && from_complete_segment);
+    } else {
+      ok = reverse ? v + 1 == *q_last : v == *q_last + 1;
+    }
+    if (!ok) {
+      return quarantine->error(pid, "stream '" + sid + "' scan: versions between " +
+                                        (q_last ? std::to_string(*q_last) : std::to_string(from)) +
+                                        " and " + std::to_string(v) + " are unreadable");
+    }
+    q_last = v;
+    q_last_after = from_complete_segment;
+    return std::nullopt;
   }
 
   uint64_t remaining_hint() const {
@@ -357,6 +437,8 @@ Result<PartitionIterator> DatabaseImpl::read_partition(PartitionId pid, uint64_t
   impl->limit = limit;
   Bucket* b = bucket_for(pid);
   impl->list.bucket = b;
+  impl->quarantine = uncertain_in(b, pid);
+  impl->expect = from;
   if (b) {
     b->with_live([&](const Bucket::View& v, const LiveIndexes& live) {
       const PartitionEntry* e = live.partitions.get(pid);
@@ -399,6 +481,7 @@ Result<StreamIterator> DatabaseImpl::read_stream(PartitionId pid, std::string_vi
   impl->limit = limit;
   Bucket* b = bucket_for(pid);
   impl->list.bucket = b;
+  impl->quarantine = uncertain_in(b, pid);
   if (b) {
     std::vector<SourceList::Source> sources;
     b->with_live([&](const Bucket::View& v, const LiveIndexes& live) {
@@ -454,6 +537,9 @@ DatabaseImpl::locate_event(PartitionId pid, const Uuid& id) const {
         b->query_closed_healing(*it, [&](const ClosedSegment& c) { return c.find_event(id); });
     if (!off) return std::unexpected(off.error());
     if (*off) return Found(std::make_pair((*it)->reader(), **off));
+  }
+  if (const Quarantine* q = uncertain_in(b, pid)) {
+    return std::unexpected(q->error(pid, "event " + id.to_string() + " not found"));
   }
   return Found{};
 }
@@ -592,7 +678,7 @@ Result<std::optional<EventRecord>> Database::read_event(PartitionId pid, const U
   if (!loc) return std::unexpected(loc.error());
   if (!*loc) return std::optional<EventRecord>{};
   auto rec = (*loc)->first->read_record((*loc)->second, header_only);
-  if (!rec) return std::unexpected(rec.error());
+  if (!rec) return std::unexpected(in_segment(rec.error(), *(*loc)->first));
   auto* ev = std::get_if<EventRecord>(&*rec);
   if (!ev || ev->event_id != id) {
     return make_error(Errc::CorruptIndex, "event index points at another record", (*loc)->second);
@@ -608,7 +694,7 @@ Result<std::optional<CommittedTransaction>> Database::read_transaction(Partition
   if (!loc) return std::unexpected(loc.error());
   if (!*loc) return std::optional<CommittedTransaction>{};
   auto tx = (*loc)->first->read_transaction((*loc)->second, header_only);
-  if (!tx) return std::unexpected(tx.error());
+  if (!tx) return std::unexpected(in_segment(tx.error(), *(*loc)->first));
   if (*tx && ((*tx)->events.empty() || (*tx)->events.front().event_id != id)) {
     return make_error(Errc::CorruptIndex, "event index points at another record", (*loc)->second);
   }
@@ -626,6 +712,9 @@ Result<PartitionIterator> Database::read_partition(PartitionId pid, uint64_t fro
 Result<std::optional<uint64_t>> Database::get_partition_sequence(PartitionId pid) const {
   Bucket* b = impl_->bucket_for(pid);
   if (!b) return std::optional<uint64_t>{};
+  if (const Quarantine* q = uncertain_in(b, pid)) {
+    return std::unexpected(q->error(pid, "latest partition sequence unknown"));
+  }
   const uint64_t wm = b->watermark(pid);
   if (wm == 0) return std::optional<uint64_t>{};
   return std::optional<uint64_t>(wm - 1);
@@ -650,13 +739,33 @@ Result<std::optional<StreamVersionInfo>> Database::get_stream_version(PartitionI
     return std::nullopt;
   });
   if (live_hit) return live_hit;
+  const Quarantine* q = uncertain_in(b, pid);
   for (auto it = closed_segments->rbegin(); it != closed_segments->rend(); ++it) {
+    // Below the last lossy segment, a later version may have been lost.
+    if (q && !after_lossy(*q, *it)) break;
     auto s = b->query_closed_healing(
         *it, [&](const ClosedSegment& c) { return c.stream_summary(pid, sid); });
     if (!s) return std::unexpected(s.error());
     if (*s) return Out(StreamVersionInfo{(*s)->partition_key, (*s)->version_max});
   }
+  if (q)
+    return std::unexpected(
+        q->error(pid, "latest version of stream '" + std::string(sid) + "' unknown"));
   return Out{};
+}
+
+DatabaseHealth Database::health() const {
+  DatabaseHealth h;
+  for (const auto& b : impl_->buckets) {
+    for (SegmentId s : b->index_writes_waiting())
+      h.index_writes_waiting.push_back({b->id(), s, ""});
+    if (const auto& q = b->quarantine()) {
+      for (const QuarantinedSegment& seg : q->segments()) {
+        h.quarantined.push_back({b->id(), seg.segment, seg.reason});
+      }
+    }
+  }
+  return h;
 }
 
 }  // namespace sierra

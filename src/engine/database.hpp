@@ -22,6 +22,7 @@
 
 #include "engine/env.hpp"
 #include "engine/error.hpp"
+#include "engine/health.hpp"
 #include "engine/ids.hpp"
 #include "engine/log.hpp"
 #include "engine/segment/event_view.hpp"
@@ -173,6 +174,9 @@ class Database {
                                      uint64_t limit = UINT64_MAX) const;
   Result<std::optional<StreamVersionInfo>> get_stream_version(PartitionId partition_id,
                                                               std::string_view stream_id) const;
+
+  // Segments waiting for their index files and quarantined segments (engine/health.hpp).
+  DatabaseHealth health() const;
 
   // Waits for in-flight appends, stops the writer threads and index flushes. Idempotent;
   // called by the destructor. Appends after close fail with ShuttingDown.

@@ -65,6 +65,8 @@ std::string_view errc_name(Errc code) {
       return "InvalidConfig";
     case Errc::DamagedLiveSegment:
       return "DamagedLiveSegment";
+    case Errc::QuarantinedSegment:
+      return "QuarantinedSegment";
     case Errc::ConfigMismatch:
       return "ConfigMismatch";
   }

@@ -40,6 +40,7 @@ enum class Errc : uint16_t {
   CorruptIndex,        // index file damaged (rebuilt from the segment on open)
   DamagedLiveSegment,  // acknowledged records of a live segment are damaged: open refused, file
                        // untouched (`sierradb check --repair` truncates, saving the tail)
+  QuarantinedSegment,  // the answer may depend on records lost in a damaged closed segment
   SegmentNotFound,
   Io,       // system call failed; Error::sys_errno has errno
   NoSpace,  // ENOSPC

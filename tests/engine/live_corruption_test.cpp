@@ -160,6 +160,12 @@ TEST(BatchStartFlag, OnTheFirstRecordOnlyAndCoveredByTheCrc) {
   // Other flag bits, and the flag on a commit record, are corrupt even with a valid CRC.
   auto refresh_crc = [](std::vector<uint8_t>& rec, size_t at) {
     const uint32_t len = sf::peek_record_length(std::span(rec).subspan(at));
+    if (rec[at + sf::kKindOffset] == sf::kKindEvent) {  // the header CRC first
+      uint32_t hcrc = crc32c::extend(0, rec.data() + at, 4);
+      hcrc = crc32c::extend(hcrc, rec.data() + at + sf::kConfirmationEnd,
+                            sf::kRecordHeaderCrcOffset - sf::kConfirmationEnd);
+      std::memcpy(rec.data() + at + sf::kRecordHeaderCrcOffset, &hcrc, 4);
+    }
     uint32_t crc = crc32c::extend(0, rec.data() + at, 4);
     crc = crc32c::extend(crc, rec.data() + at + sf::kConfirmationEnd, len - sf::kConfirmationEnd);
     std::memcpy(rec.data() + at + sf::kCrcOffset, &crc, 4);

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "engine/segment/format.hpp"
+#include "engine/segment/interrupted_creation.hpp"
 #include "engine/segment/paths.hpp"
 
 namespace sierra {
@@ -21,9 +22,36 @@ uint64_t now_ns() {
                                    .count());
 }
 
+// The log position of the last indexed transaction of a closed segment (a verified header-only
+// read of its last event), nullopt if it has none.
+Result<std::optional<uint64_t>> last_log_position(const ClosedSegment& seg) {
+  uint64_t max_off = 0;
+  for (const PartitionSummary& p : seg.partition_summaries()) {
+    auto offs = seg.partition_offsets(p.partition_id);
+    if (!offs) return std::unexpected(offs.error());
+    if (!offs->empty()) max_off = std::max(max_off, offs->back().offset);
+  }
+  if (max_off == 0) return std::optional<uint64_t>();
+  auto rec = seg.reader()->read_record(max_off, true);
+  if (!rec) return std::unexpected(rec.error());
+  return std::optional<uint64_t>(std::visit([](const auto& r) { return r.tx.log_position; }, *rec));
+}
+
 }  // namespace
 
-Bucket::Bucket(Config config) : cfg_(std::move(config)) {}
+Bucket::Bucket(Config config) : cfg_(std::move(config)) {
+  index_retry_ = std::make_unique<IndexWriteRetry>(
+      cfg_.id,
+      [this](const IndexWriteRetry::Job& job) -> Status {
+        if (auto s = write_index_files(cfg_.base, cfg_.id, job.segment, *job.mem, cfg_.env); !s)
+          return s;
+        auto seg = open_closed_segment_files(cfg_.base, cfg_.id, job.reader, cfg_.env);
+        if (!seg) return std::unexpected(seg.error());
+        replace_closed(std::move(*seg));
+        return {};
+      },
+      cfg_.log);
+}
 Bucket::~Bucket() = default;
 
 void Bucket::log(LogLevel level, const std::string& msg) const {
@@ -58,12 +86,8 @@ Status Bucket::recover() {
   while (!with_data.empty()) {
     std::error_code ec;
     const fs::path path = get_path(base, bid, with_data.back(), SegmentKind::Events);
-    const uintmax_t size = fs::file_size(path, ec);
-    if (ec || size > segment_format::kHeaderSize) break;
-    if (size == segment_format::kHeaderSize) {
-      auto header = SegmentReader::open(path, bid, with_data.back(), nullptr, cfg_.env);
-      if (header || header.error().code != Errc::CorruptHeader) break;
-    }
+    uintmax_t size = 0;
+    if (!is_interrupted_creation(path, bid, with_data.back(), &size, cfg_.env)) break;
     log(LogLevel::Warn, "bucket " + std::to_string(bid) + " segment " +
                             std::to_string(with_data.back()) + ": removing a segment whose " +
                             "creation was interrupted (" + std::to_string(size) + " bytes)");
@@ -83,10 +107,22 @@ Status Bucket::recover() {
   }
 
   auto closed = std::make_shared<ClosedList>();
+  std::vector<std::pair<IndexWriteRetry::Job, Error>> retry_later;
+  auto quarantine = std::make_shared<Quarantine>(bid);
+  std::vector<size_t> rebuilt;  // indexes into *closed of segments rebuilt from their data
+  // One damaged closed segment must not stop the bucket: it is quarantined (quarantine.hpp).
+  const auto quarantine_add = [&](SegmentId s, std::string reason, bool lossy) {
+    quarantine->add({s, std::move(reason), lossy});
+  };
   for (SegmentId s : with_data) {
     if (s == live) break;
-    auto reader =
-        SegmentReader::open(get_path(base, bid, s, SegmentKind::Events), bid, s, nullptr, cfg_.env);
+    const fs::path path = get_path(base, bid, s, SegmentKind::Events);
+    auto reader = SegmentReader::open(path, bid, s, nullptr, cfg_.env);
+    if (!reader && reader.error().code == Errc::CorruptHeader) {
+      const Error why = reader.error();
+      reader = open_reader_ignoring_header(path, bid, s, cfg_.env);
+      if (reader) quarantine_add(s, "segment header damaged (" + why.message + ")", false);
+    }
     if (!reader) return std::unexpected(reader.error());
     auto seg = open_closed_segment_files(base, bid, *reader, cfg_.env);
     if (!seg) {
@@ -94,9 +130,36 @@ Status Bucket::recover() {
                               ": index files unusable (" + seg.error().to_string() +
                               "); rebuilding them from the segment");
       auto idx = build_indexes_from_segment(*reader);
+      if (!idx && idx.error().code != Errc::Io && idx.error().code != Errc::NoSpace) {
+        // Damaged records: index what verifies before and after them, serve that from memory
+        // (no index files: they would hide the damage from the next open) and quarantine.
+        auto salvaged = salvage_indexes(*reader);
+        if (!salvaged) return std::unexpected(salvaged.error());
+        std::string ranges;
+        for (const DamagedRange& r : salvaged->damaged) {
+          ranges += (ranges.empty() ? "" : ", ") + std::string("[") + std::to_string(r.from) +
+                    ", " + std::to_string(r.to) + ")";
+        }
+        quarantine_add(s,
+                       "damaged records (" + idx.error().to_string() + "); unreadable bytes " +
+                           ranges +
+                           (salvaged->lossy ? ", committed transactions may be lost there"
+                                            : ", no committed transaction lost"),
+                       salvaged->lossy);
+        rebuilt.push_back(closed->size());
+        closed->push_back(std::make_shared<const ClosedSegment>(
+            *reader, std::make_shared<const LiveIndexes>(std::move(salvaged->indexes))));
+        continue;
+      }
       if (!idx) return std::unexpected(idx.error());
-      if (auto w = write_index_files(base, bid, s, *idx, cfg_.env); !w) {
-        return std::unexpected(w.error());
+      rebuilt.push_back(closed->size());
+      auto mem = std::make_shared<const LiveIndexes>(std::move(*idx));
+      if (auto w = write_index_files(base, bid, s, *mem, cfg_.env); !w) {
+        // A full (or failing) disk must not stop the open: serve the segment from the rebuilt
+        // in-memory indexes and write its files once the disk takes them again.
+        closed->push_back(std::make_shared<const ClosedSegment>(*reader, mem));
+        retry_later.push_back({IndexWriteRetry::Job{s, std::move(mem), *reader}, w.error()});
+        continue;
       }
       seg = open_closed_segment_files(base, bid, *reader, cfg_.env);
       if (!seg) return std::unexpected(seg.error());
@@ -115,7 +178,19 @@ Status Bucket::recover() {
   } else {
     auto w = SegmentWriter::open(base, bid, live, cfg_.segment_size, &report,
                                  OnAcknowledgedDamage::Refuse, cfg_.env);
-    if (!w) return std::unexpected(w.error());
+    if (!w) {
+      // The live segment decides where the next append goes: damage in it keeps the refusal,
+      // with what to run.
+      Error e = w.error();
+      if (e.code == Errc::CorruptHeader || e.code == Errc::Crc32cMismatch ||
+          e.code == Errc::CorruptRecord || e.code == Errc::ConfirmationCrc32cMismatch) {
+        e.message += " (live segment " + std::to_string(live) + " of bucket " +
+                     std::to_string(bid) +
+                     ": the database cannot append to this bucket; run `sierradb check <dir>` to "
+                     "see the damage, then `sierradb check --repair <dir>`)";
+      }
+      return std::unexpected(std::move(e));
+    }
     writer = std::move(*w);
     if (report.zero_tail) {
       log(LogLevel::Debug, "bucket " + std::to_string(bid) + " segment " + std::to_string(live) +
@@ -149,18 +224,42 @@ Status Bucket::recover() {
   if (report.has_transactions) {
     last_pos = report.last_log_position;
   } else if (!closed->empty()) {
-    const auto& seg = closed->back();
-    uint64_t max_off = 0;
-    for (const PartitionSummary& p : seg->partition_summaries()) {
-      auto offs = seg->partition_offsets(p.partition_id);
-      if (!offs) return std::unexpected(offs.error());
-      if (!offs->empty()) max_off = std::max(max_off, offs->back().offset);
+    auto lp = last_log_position(*closed->back());
+    if (!lp) return std::unexpected(lp.error());
+    last_pos = lp->value_or(0);
+  }
+
+  // A segment rebuilt from its data may have lost its end (a truncated file ending at a record
+  // boundary verifies): its last log position must be followed by the next segment's first.
+  for (size_t i : rebuilt) {
+    const auto& seg = (*closed)[i];
+    const SegmentReader& next = i + 1 < closed->size() ? *(*closed)[i + 1]->reader() : **reader;
+    auto last = last_log_position(*seg);
+    if (!last || !*last || next.visible_end() <= segment_format::kHeaderSize) continue;
+    auto first = next.read_record(segment_format::kHeaderSize, true);
+    if (!first) continue;  // the next segment's own damage is its own finding
+    const uint64_t lp = std::visit([](const auto& r) { return r.tx.log_position; }, *first);
+    if (lp != **last + 1) {
+      quarantine->add({seg->id(),
+                       "the segment ends at log position " + std::to_string(**last) +
+                           " but the next one starts at " + std::to_string(lp) +
+                           ": transactions at its end are lost (truncated file?)",
+                       true});
     }
-    if (max_off != 0) {
-      auto rec = seg->reader()->read_record(max_off, true);
-      if (!rec) return std::unexpected(rec.error());
-      last_pos = std::visit([](const auto& r) { return r.tx.log_position; }, *rec);
+  }
+
+  if (!quarantine->empty()) {
+    quarantine->settle(*closed, *idx);
+    for (const QuarantinedSegment& q : quarantine->segments()) {
+      log(LogLevel::Error, "bucket " + std::to_string(bid) + " segment " +
+                               std::to_string(q.segment) + " QUARANTINED: " + q.reason +
+                               (q.lossy ? "; reads and appends that may need its lost records "
+                                          "fail with QuarantinedSegment"
+                                        : "; its records are served") +
+                               ". Run `sierradb check <dir>` (see docs/FORMAT.md \"Damaged "
+                               "closed segments\")");
     }
+    quarantine_ = std::move(quarantine);
   }
 
   std::unique_lock lock(mu_);
@@ -173,6 +272,8 @@ Status Bucket::recover() {
   next_seq_ = std::move(wm);
   durable_log_position_ = last_pos;
   next_log_position_ = last_pos + 1;
+  lock.unlock();
+  for (auto& [job, why] : retry_later) index_retry_->add(std::move(job), why);
   return {};
 }
 
@@ -217,6 +318,9 @@ void Bucket::stage_append(PartitionId pid, Transaction tx, Database::AppendCallb
   auto fail = [&](std::unexpected<Error> e) { done(std::move(e)); };
   if (writer_->broken()) {
     if (auto s = reopen_writer(); !s) return fail(std::unexpected(s.error()));
+  }
+  if (quarantine_ && quarantine_->uncertain(pid)) {
+    return fail(std::unexpected(quarantine_->error(pid, "append refused")));
   }
   const auto& events = tx.events();
   const size_t n = events.size();
@@ -431,6 +535,7 @@ std::vector<std::pair<PartitionId, uint64_t>> Bucket::commit_staged() {
   std::vector<Deferred> deferred = std::move(deferred_);
   deferred_.clear();
   if (streams_.size() > kStreamCacheLimit) streams_.clear();
+  index_retry_->poke();  // the disk took a write: index files waiting for space may fit now
   for (Staged& st : done) st.done(std::move(st.result));
   // What the deferred answers rested on is durable and visible now.
   for (Deferred& d : deferred) d.done(std::move(d.outcome));
@@ -484,12 +589,19 @@ Status Bucket::rollover() {
   // segments are read to their file size): cut its preallocated zeros, durably, before the next
   // segment exists.
   if (auto s = writer_->release_unused_space(); !s) return s;
-  if (auto d = ensure_segment_dir(base, cfg_.id, new_id); !d) return std::unexpected(d.error());
+  // A creation that fails (disk full while writing the header) leaves no segment behind: a
+  // 0-byte or header-less data.evts would otherwise wait for the next open (and for `check`).
+  const auto drop_new = [&](const Error& e) {
+    std::error_code ec;
+    fs::remove_all(segment_dir(base, cfg_.id, new_id), ec);
+    return std::unexpected(e);
+  };
+  if (auto d = ensure_segment_dir(base, cfg_.id, new_id); !d) return drop_new(d.error());
   auto w = SegmentWriter::create(base, cfg_.id, new_id, cfg_.segment_size, cfg_.env);
-  if (!w) return std::unexpected(w.error());
+  if (!w) return drop_new(w.error());
   auto r = SegmentReader::open(get_path(base, cfg_.id, new_id, SegmentKind::Events), cfg_.id,
                                new_id, (*w)->flushed_offset_handle(), cfg_.env);
-  if (!r) return std::unexpected(r.error());
+  if (!r) return drop_new(r.error());
   if (auto s = writer_->close(); !s) {
     log(LogLevel::Warn, "closing segment failed: " + s.error().to_string());
   }
@@ -515,28 +627,20 @@ Status Bucket::rollover() {
 }
 
 // Writes a closed segment's index files on the background thread, then serves the segment from
-// them. On failure the in-memory indexes keep serving and the files are rebuilt at next open.
+// them. On failure the in-memory indexes keep serving and IndexWriteRetry tries again.
 void Bucket::schedule_index_write(SegmentId seg_id, std::shared_ptr<const LiveIndexes> mem,
                                   std::shared_ptr<SegmentReader> reader) {
   const fs::path base = cfg_.base;
   const BucketId bid = cfg_.id;
-  LogSink logger = cfg_.log;
   std::shared_ptr<Env> env = cfg_.env;
-  cfg_.index_jobs([this, base, bid, seg_id, mem, reader, logger, env]() {
+  cfg_.index_jobs([this, base, bid, seg_id, mem, reader, env]() {
     if (auto s = write_index_files(base, bid, seg_id, *mem, env); !s) {
-      if (logger) {
-        logger(LogLevel::Error,
-               "writing index files of bucket " + std::to_string(bid) + " segment " +
-                   std::to_string(seg_id) +
-                   " failed (they will be rebuilt on open): " + s.error().to_string());
-      }
+      index_retry_->add(IndexWriteRetry::Job{seg_id, mem, reader}, s.error());
       return;
     }
     auto seg = open_closed_segment_files(base, bid, reader, env);
     if (!seg) {
-      if (logger) {
-        logger(LogLevel::Error, "reopening index files failed: " + seg.error().to_string());
-      }
+      index_retry_->add(IndexWriteRetry::Job{seg_id, mem, reader}, seg.error());
       return;
     }
     replace_closed(std::move(*seg));

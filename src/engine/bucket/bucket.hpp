@@ -19,6 +19,8 @@
 
 #include "engine/bucket/closed_segment.hpp"
 #include "engine/bucket/event_id_check.hpp"
+#include "engine/bucket/index_write_retry.hpp"
+#include "engine/bucket/quarantine.hpp"
 #include "engine/database.hpp"
 #include "engine/index/live_index.hpp"
 #include "engine/segment/segment_reader.hpp"
@@ -82,6 +84,12 @@ class Bucket {
 
   // Called by the index job when a closed segment's files are ready.
   void replace_closed(std::shared_ptr<const ClosedSegment> seg);
+
+  // Closed segments served from memory because writing their index files failed (disk full):
+  // they are retried with backoff (IndexWriteRetry). Any thread.
+  std::vector<SegmentId> index_writes_waiting() const { return index_retry_->waiting(); }
+  // Damaged closed segments found at open (null if none). Fixed at open, immutable.
+  const std::shared_ptr<const Quarantine>& quarantine() const { return quarantine_; }
 
   // Replaces a closed segment whose index file turned out damaged by one served from indexes
   // rebuilt from its data (and rewrites the files in the background). Any thread.
@@ -183,6 +191,7 @@ class Bucket {
   std::shared_ptr<LiveIndexes> live_;
   std::shared_ptr<const ClosedList> closed_;
   std::unordered_map<PartitionId, uint64_t> watermarks_;
+  std::shared_ptr<const Quarantine> quarantine_;  // set by recover, then never changed
 
   // Writer-thread state.
   std::unique_ptr<SegmentWriter> writer_;
@@ -204,6 +213,9 @@ class Bucket {
   std::vector<CachedStream*> tx_states_;
   std::vector<std::pair<std::string_view, size_t>> tx_streams_;
   std::vector<uint32_t> rel_offsets_;
+
+  // Last member: its thread calls replace_closed, so it is stopped before the rest goes.
+  std::unique_ptr<IndexWriteRetry> index_retry_;
 };
 
 }  // namespace sierra

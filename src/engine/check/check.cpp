@@ -18,6 +18,7 @@
 #include "engine/ids.hpp"
 #include "engine/index/index_files.hpp"
 #include "engine/segment/format.hpp"
+#include "engine/segment/interrupted_creation.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_reader.hpp"
 #include "engine/segment/segment_writer.hpp"
@@ -125,7 +126,21 @@ class Checker {
     }
     bucket_ = b;
     expected_log_position_ = 1;
-    for (size_t i = 0; i < ids->size(); ++i) check_segment((*ids)[i], i + 1 == ids->size());
+    // A highest segment whose creation never completed is what the database's open removes
+    // (the segment below it stays the live one): the same here, as a note and a repair.
+    size_t count = ids->size();
+    while (count > 0) {
+      const SegmentId s = (*ids)[count - 1];
+      uintmax_t size = 0;
+      if (!is_interrupted_creation(get_path(dir_, b, s, SegmentKind::Events), b, s, &size)) break;
+      note(where(b, s), "data.evts of " + std::to_string(size) +
+                            " bytes without a valid header: an interrupted segment creation "
+                            "(rollover), never written to; opening the database or --repair "
+                            "removes it");
+      r_.creation_leftovers.emplace_back(b, s);
+      --count;
+    }
+    for (size_t i = 0; i < count; ++i) check_segment((*ids)[i], i + 1 == count);
   }
 
   // After damage that hides events, expectations are resynchronised on the next value seen.
@@ -161,6 +176,18 @@ class Checker {
       return;
     }
     auto reader = SegmentReader::open(path, b, s);
+    if (!reader && reader.error().code == Errc::CorruptHeader) {
+      // The header is derived from the path (magic, version, bucket, segment): its records are
+      // still checked, as the database does for a quarantined closed segment.
+      problem(where(b, s),
+              "invalid segment header: " + reader.error().to_string() +
+                  (live ? "; the database refuses to open the bucket (live segment)"
+                        : "; the database quarantines the segment and still reads its records") +
+                  "; --repair rewrites the header (saving the old bytes)",
+              /*repairable=*/true);
+      r_.header_repairs.emplace_back(b, s);
+      reader = SegmentReader::open(path, b, s, nullptr, Env::real(), /*trust_path_ids=*/true);
+    }
     if (!reader) {
       problem(where(b, s), "invalid segment header: " + reader.error().to_string());
       r_.damaged_data.insert({b, s});

@@ -50,6 +50,10 @@ struct CheckReport {
   std::set<SegmentRef> damaged_data;      // segments whose data is damaged (never rewritten)
   std::vector<SegmentRef> index_repairs;  // closed segments whose index files need rebuilding
   std::vector<SegmentRef> tail_repairs;   // live segments whose tail needs truncating
+  // Segments whose header does not verify: rewritten from the path's ids (old bytes saved).
+  std::vector<SegmentRef> header_repairs;
+  // Highest segments left by an interrupted creation (no valid header, no record): removed.
+  std::vector<SegmentRef> creation_leftovers;
 
   bool healthy() const { return problems == 0; }
 };

@@ -12,6 +12,7 @@
 #include "engine/bucket/closed_segment.hpp"
 #include "engine/file.hpp"
 #include "engine/index/index_files.hpp"
+#include "engine/segment/format.hpp"
 #include "engine/segment/paths.hpp"
 #include "engine/segment/segment_reader.hpp"
 #include "engine/segment/segment_writer.hpp"
@@ -109,6 +110,31 @@ RepairStep truncate_live_tail(const fs::path& dir, const CheckReport& found, Buc
               std::to_string(report.valid_end)};
 }
 
+// Rewrites the header of segment (b, s) from its path's ids (created_at becomes 0: unknown),
+// after saving the 64 bytes found to "<file>.damaged-0". Its records are not touched.
+RepairStep rewrite_header(const fs::path& dir, BucketId b, SegmentId s) {
+  namespace sf = segment_format;
+  const fs::path path = get_path(dir, b, s, SegmentKind::Events);
+  auto saved = save_bytes(path, 0, sf::kHeaderSize);
+  if (!saved) {
+    return {{b, s}, Outcome::Failed, "cannot save the old header: " + saved.error().to_string()};
+  }
+  auto f = File::open(path, File::Mode::ReadWrite);
+  if (!f) return {{b, s}, Outcome::Failed, f.error().to_string()};
+  sf::SegmentHeader h;
+  h.bucket_id = b;
+  h.segment_id = s;
+  h.created_at_ns = 0;
+  const auto bytes = sf::encode_header(h);
+  if (auto st = f->pwrite_all(bytes.data(), bytes.size(), 0); !st) {
+    return {{b, s}, Outcome::Failed, st.error().to_string()};
+  }
+  if (auto st = f->datasync(); !st) return {{b, s}, Outcome::Failed, st.error().to_string()};
+  return {{b, s},
+          Outcome::Repaired,
+          "segment header rewritten (the old bytes are saved in " + saved->string() + ")"};
+}
+
 }  // namespace
 
 bool RepairReport::complete() const {
@@ -120,11 +146,22 @@ bool RepairReport::complete() const {
 RepairReport repair_directory(const fs::path& dir, const CheckReport& found) {
   RepairReport out;
   out.unrepairable = found.unrepairable;
+  // Headers first: index rebuilds and tail truncation need a segment that opens.
+  for (const auto& [b, s] : found.header_repairs) out.steps.push_back(rewrite_header(dir, b, s));
   for (const auto& [b, s] : found.index_repairs) {
     out.steps.push_back(rebuild_indexes(dir, found, b, s));
   }
   for (const auto& [b, s] : found.tail_repairs) {
     out.steps.push_back(truncate_live_tail(dir, found, b, s));
+  }
+  for (const auto& [b, s] : found.creation_leftovers) {
+    std::error_code ec;
+    std::filesystem::remove_all(segment_dir(dir, b, s), ec);
+    if (ec) {
+      out.steps.push_back({{b, s}, Outcome::Failed, "cannot remove it: " + ec.message()});
+    } else {
+      out.steps.push_back({{b, s}, Outcome::Repaired, "removed the interrupted segment creation"});
+    }
   }
   return out;
 }

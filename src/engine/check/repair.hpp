@@ -1,8 +1,11 @@
-// Limited repair of a data directory after check_directory: rebuilds missing/damaged index files
-// of closed segments from their data, truncates a torn tail of the live segment (and a damaged
-// record of the live segment followed by acknowledged transactions, after saving the dropped
-// bytes to "<segment file>.damaged-<offset>"). Never modifies a closed segment's data or
-// meta.json. Offline only: the database must not be running on the directory.
+// Limited repair of a data directory after check_directory: rewrites a segment header that does
+// not verify from the ids its path gives (old bytes saved to "<segment file>.damaged-0"),
+// rebuilds missing/damaged index files of closed segments from their data, truncates a torn tail
+// of the live segment (and a damaged record of the live segment followed by acknowledged
+// transactions, after saving the dropped bytes to "<segment file>.damaged-<offset>"), removes a
+// highest segment whose creation never completed. Never modifies a closed segment's records or
+// meta.json, and never rebuilds index files from damaged records (that would hide the damage
+// from the database's quarantine). Offline only: the database must not run on the directory.
 #pragma once
 
 #include <cstdint>

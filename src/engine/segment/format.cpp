@@ -40,6 +40,12 @@ inline uint32_t record_crc(const uint8_t* p, size_t len) {
   return crc32c::extend(c, p + kConfirmationEnd, len - kConfirmationEnd);
 }
 
+// Header CRC of an event record: over [0,4) ++ [kConfirmationEnd, kRecordHeaderCrcOffset).
+inline uint32_t record_header_crc(const uint8_t* p) {
+  uint32_t c = crc32c::extend(0, p, kCrcOffset);
+  return crc32c::extend(c, p + kConfirmationEnd, kRecordHeaderCrcOffset - kConfirmationEnd);
+}
+
 inline uint32_t confirmation_crc(const uint8_t* txid, uint8_t count) {
   uint32_t c = crc32c::extend(0, txid, 16);
   return crc32c::extend(c, &count, 1);
@@ -108,7 +114,11 @@ Result<SegmentHeader> decode_header(std::span<const uint8_t> bytes) {
   if (h.version != kFormatVersion) {
     return make_error(Errc::UnsupportedVersion,
                       "segment format version " + std::to_string(h.version) +
-                          " (supported: " + std::to_string(kFormatVersion) + ")");
+                          " (supported: " + std::to_string(kFormatVersion) + ")" +
+                          (h.version == 1 ? ": written by a build before record header checksums; "
+                                            "this build cannot read it (see docs/FORMAT.md "
+                                            "\"Versions\")"
+                                          : ""));
   }
   h.bucket_id = get<uint16_t>(p + 6);
   h.segment_id = get<uint32_t>(p + 8);
@@ -198,6 +208,7 @@ Status encode_transaction(std::vector<uint8_t>& out, const TransactionHeader& tx
     p[kEventNameLenOffset] = static_cast<uint8_t>(e.event_name.size());
     put<uint32_t>(p + kMetadataLenOffset, static_cast<uint32_t>(e.metadata.size()));
     put<uint32_t>(p + kPayloadLenOffset, static_cast<uint32_t>(e.payload.size()));
+    put<uint32_t>(p + kRecordHeaderCrcOffset, record_header_crc(p));
     uint8_t* body = p + kEventFixedSize;
     put_bytes(body, e.stream_id);
     put_bytes(body, e.event_name);
@@ -216,8 +227,9 @@ Status encode_transaction(std::vector<uint8_t>& out, const TransactionHeader& tx
 
 namespace {
 
-// Checks every record kind shares: the length, both checksums (the main one unless header_only)
-// and the reserved flag bits. Returns the flags.
+// Checks every record kind shares: the length, the confirmation CRC, the main CRC (unless
+// header_only for an event record), an event record's header CRC, and the reserved flag bits.
+// Returns the flags.
 Result<uint16_t> check_record(std::span<const uint8_t> bytes, uint64_t offset, bool header_only) {
   if (bytes.size() < kMinRecordSize) {
     return make_error(Errc::CorruptRecord, "record truncated", offset);
@@ -232,7 +244,10 @@ Result<uint16_t> check_record(std::span<const uint8_t> bytes, uint64_t offset, b
       get<uint32_t>(p + kConfirmationCrcOffset)) {
     return make_error(Errc::ConfirmationCrc32cMismatch, "confirmation checksum mismatch", offset);
   }
-  if (!header_only) {
+  const uint8_t kind = p[kKindOffset];
+  // A header-only read of a commit record reads all of it: check it whole.
+  const bool whole = !header_only || kind == kKindCommit;
+  if (whole) {
     if (len > bytes.size()) {
       return make_error(Errc::CorruptRecord,
                         "record length " + std::to_string(len) + " exceeds available bytes",
@@ -240,6 +255,15 @@ Result<uint16_t> check_record(std::span<const uint8_t> bytes, uint64_t offset, b
     }
     if (record_crc(p, len) != get<uint32_t>(p + kCrcOffset)) {
       return make_error(Errc::Crc32cMismatch, "record checksum mismatch", offset);
+    }
+  }
+  if (kind == kKindEvent) {
+    // Covered by the main CRC too; checked on full reads as well so both paths agree.
+    if (bytes.size() < kEventFixedSize || len < kEventFixedSize) {
+      return make_error(Errc::CorruptRecord, "event record truncated", offset);
+    }
+    if (record_header_crc(p) != get<uint32_t>(p + kRecordHeaderCrcOffset)) {
+      return make_error(Errc::Crc32cMismatch, "record header checksum mismatch", offset);
     }
   }
   const uint16_t flags = get<uint16_t>(p + kReservedOffset);

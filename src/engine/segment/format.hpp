@@ -16,7 +16,9 @@
 namespace sierra::segment_format {
 
 inline constexpr uint32_t kMagic = 0x53545645;  // bytes "EVTS"
-inline constexpr uint16_t kFormatVersion = 1;
+// 2: event records carry a header checksum of their own (kRecordHeaderCrcOffset). Files of
+// version 1 are refused (UnsupportedVersion), see docs/FORMAT.md "Versions".
+inline constexpr uint16_t kFormatVersion = 2;
 inline constexpr size_t kHeaderSize = 64;
 
 // Record kinds (byte at kKindOffset).
@@ -53,7 +55,10 @@ inline constexpr size_t kStreamIdLenOffset = 106;   // u8
 inline constexpr size_t kEventNameLenOffset = 107;  // u8
 inline constexpr size_t kMetadataLenOffset = 108;   // u32
 inline constexpr size_t kPayloadLenOffset = 112;    // u32
-inline constexpr size_t kEventFixedSize = 116;  // body follows: stream id, name, metadata, payload
+// u32 CRC-32C of [0,4) ++ [kConfirmationEnd, kRecordHeaderCrcOffset): verifies a header-only
+// read of an event record without reading its body.
+inline constexpr size_t kRecordHeaderCrcOffset = 116;
+inline constexpr size_t kEventFixedSize = 120;  // body follows: stream id, name, metadata, payload
 
 // Commit record.
 inline constexpr size_t kEventCountOffset = 56;  // u32
@@ -94,8 +99,9 @@ Status encode_transaction(std::vector<uint8_t>& out, const TransactionHeader& tx
 
 // Decodes one record from `bytes` (which must start at the record and hold it entirely;
 // `offset` is its file offset, used for errors). Verifies both checksums.
-// With header_only, `bytes` may hold only the fixed part; the body is not decoded and the
-// main CRC is not checked (only the confirmation CRC).
+// With header_only, `bytes` may hold only the fixed part; the body is not decoded, and instead
+// of the main CRC an event record's header CRC is checked (a commit record is always whole:
+// its main CRC is checked), so a header-only read is verified too.
 Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bool header_only);
 
 // Same checks as decode_record, without copying: an event record fills `out` with views into

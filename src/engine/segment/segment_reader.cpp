@@ -53,7 +53,8 @@ SegmentReader::SegmentReader(File file, sf::SegmentHeader header,
 
 Result<std::shared_ptr<SegmentReader>> SegmentReader::open(
     const std::filesystem::path& path, BucketId expected_bucket, SegmentId expected_segment,
-    std::shared_ptr<std::atomic<uint64_t>> flushed_offset, std::shared_ptr<Env> env) {
+    std::shared_ptr<std::atomic<uint64_t>> flushed_offset, std::shared_ptr<Env> env,
+    bool trust_path_ids) {
   auto file = File::open(path, File::Mode::ReadOnly, std::move(env));
   if (!file) return std::unexpected(std::move(file.error()));
   auto size = file->size();
@@ -68,6 +69,9 @@ Result<std::shared_ptr<SegmentReader>> SegmentReader::open(
     return std::unexpected(std::move(st.error()));
   }
   auto header = sf::decode_header(buf);
+  if (!header && trust_path_ids && header.error().code == Errc::CorruptHeader) {
+    header = sf::SegmentHeader{sf::kFormatVersion, expected_bucket, expected_segment, 0};
+  }
   if (!header) {
     auto e = std::move(header.error());
     e.message += " in " + path.string();

@@ -26,10 +26,13 @@ class SegmentReader : public std::enable_shared_from_this<SegmentReader> {
   // Opens and validates the header (CorruptHeader, UnsupportedVersion, BucketMismatch when the
   // bucket or segment id in the header differs from the expected ones). With a null
   // `flushed_offset`, the visible end is the file length at open time. `env` opens the file.
+  // With `trust_path_ids`, a header that does not verify (CorruptHeader) is replaced by the
+  // expected ids (quarantine of a closed segment with a damaged header: its records are still
+  // verified one by one).
   static Result<std::shared_ptr<SegmentReader>> open(
       const std::filesystem::path& path, BucketId expected_bucket, SegmentId expected_segment,
       std::shared_ptr<std::atomic<uint64_t>> flushed_offset = nullptr,
-      std::shared_ptr<Env> env = Env::real());
+      std::shared_ptr<Env> env = Env::real(), bool trust_path_ids = false);
 
   BucketId bucket() const { return header_.bucket_id; }
   SegmentId segment() const { return header_.segment_id; }

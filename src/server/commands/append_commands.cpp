@@ -17,6 +17,8 @@
 //   BadSystemTime                             -> CLOCKERR <engine message>
 //   anything else (PartitionKeyMismatch, EventsExceedSegmentSize, Io, NoSpace, ...)
 //                                             -> DBOPFAILED database operation failed: <message>
+//                                                (disk full / I/O error: no server path, see
+//                                                engine_error.hpp; the log has the details)
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -27,6 +29,7 @@
 
 #include "server/commands/append_commands.hpp"
 #include "server/commands/arguments.hpp"
+#include "server/commands/engine_error.hpp"
 #include "server/commands/event_reply.hpp"
 
 namespace sierra::server {
@@ -314,7 +317,7 @@ AppendFailure append_failure(const Error& e) {
     case Errc::BadSystemTime:
       return {"CLOCKERR", e.message};
     default:
-      return {"DBOPFAILED", "database operation failed: " + e.message};
+      return {"DBOPFAILED", "database operation failed: " + client_error_text(e, "append")};
   }
 }
 

@@ -76,6 +76,24 @@ constexpr std::string_view kBadClientName =
 
 constexpr unsigned kServer = 1, kClients = 2, kStorage = 4, kStats = 8, kAll = 15;
 
+// Faults the database runs with (engine/health.hpp): "bucket/segment" lists.
+template <class Line>
+void info_health(const ServerContext& ctx, Line& line) {
+  if (!ctx.db) return;
+  const DatabaseHealth h = ctx.db->health();
+  const auto list = [](const std::vector<SegmentHealth>& v) {
+    std::string out;
+    for (const SegmentHealth& s : v) {
+      out += fmt::format("{}{}/{}", out.empty() ? "" : ",", s.bucket, s.segment);
+    }
+    return out;
+  };
+  line("index_writes_waiting", h.index_writes_waiting.size());
+  line("index_writes_waiting_segments", list(h.index_writes_waiting));
+  line("quarantined_segments", h.quarantined.size());
+  line("quarantined_segment_list", list(h.quarantined));
+}
+
 std::string info_text(const ServerContext& ctx, unsigned sections) {
   const auto& cfg = ctx.config;
   const auto& st = ctx.stats;
@@ -118,6 +136,7 @@ std::string info_text(const ServerContext& ctx, unsigned sections) {
     line("owned_buckets", fmt::format("{}", fmt::join(cfg.owned_buckets, ",")));
     line("segment_size", cfg.segment.size_bytes);
     line("strict_versioning", cfg.append.strict_versioning ? 1 : 0);
+    info_health(ctx, line);
   }
   if (sections & kStats) {
     header("Stats");

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "server/commands/arguments.hpp"
+#include "server/commands/engine_error.hpp"
 #include "server/commands/event_reply.hpp"
 #include "server/commands/read_commands.hpp"
 #include "server/subscriptions/blocked_reads.hpp"
@@ -44,7 +45,7 @@ void invalid(const ReplyPtr& reply, const ArgError& e) {
 }
 
 void read_error(const ReplyPtr& reply, const Error& e) {
-  reply_error(reply, "READERR", "read error: " + e.message);
+  reply_error(reply, "READERR", "read error: " + client_error_text(e, "read"));
 }
 
 bool check_owned(const Database& db, PartitionId pid, const ReplyPtr& reply) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "server/commands/arguments.hpp"
+#include "server/commands/engine_error.hpp"
 #include "server/subscriptions/pubsub_format.hpp"
 #include "server/subscriptions/subscription.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
@@ -265,7 +266,9 @@ void cmd_esub(CommandContext& c) {
     for (std::size_t i = 0; i < streams.size(); ++i) {
       if (!latest[i]) continue;
       auto info = db->get_stream_version(streams[i].partition, streams[i].stream_id);
-      if (!info) return reply_error(reply, "READERR", "read error: " + info.error().message);
+      if (!info)
+        return reply_error(reply, "READERR",
+                           "read error: " + client_error_text(info.error(), "read"));
       streams[i].next_version = *info ? (*info)->version + 1 : 0;
     }
     auto sub = std::make_shared<Subscription>(uuid_v4(), conn->client_id(), conn, protocol, db, hub,
@@ -346,7 +349,9 @@ void cmd_epsub(CommandContext& c) {
     } else {
       // LATEST: the watermark now (cheap, in memory).
       auto latest = ctx.db->get_partition_sequence(p);
-      if (!latest) return reply_error(reply, "READERR", "read error: " + latest.error().message);
+      if (!latest)
+        return reply_error(reply, "READERR",
+                           "read error: " + client_error_text(latest.error(), "read"));
       ps.next_sequence = *latest ? **latest + 1 : 0;
     }
     parts.push_back(ps);
@@ -473,7 +478,7 @@ void cmd_subscribe(CommandContext& c) {
         s.partition = partition_id_for_key(s.partition_key, db->partition_count());
         if (!db->owns_partition(s.partition)) return fail("CLUSTERDOWN", "partition unavailable");
         auto info = db->get_stream_version(s.partition, s.stream_id);
-        if (!info) return fail("READERR", "read error: " + info.error().message);
+        if (!info) return fail("READERR", "read error: " + client_error_text(info.error(), "read"));
         s.next_version = *info ? (*info)->version + 1 : 0;
         streams.push_back(std::move(s));
       } else {

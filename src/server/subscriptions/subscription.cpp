@@ -5,6 +5,7 @@
 
 #include "resp/reply_writer.hpp"
 #include "server/commands/command.hpp"
+#include "server/commands/engine_error.hpp"
 #include "server/commands/event_reply.hpp"
 #include "server/subscriptions/pubsub_format.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
@@ -130,16 +131,16 @@ std::optional<std::string> Subscription::deliver_partitions(std::string& out, ui
   for (std::size_t k = 0; k < n && delivered < limit && out.size() < kMaxBatchBytes; ++k) {
     PartitionStart& ps = partitions_[(round_robin_ + k) % n];
     auto latest = db_->get_partition_sequence(ps.partition);
-    if (!latest) return "read error: " + latest.error().message;
+    if (!latest) return "read error: " + client_error_text(latest.error(), "subscription read");
     if (!*latest || **latest < ps.next_sequence) continue;
     const uint64_t available = **latest - ps.next_sequence + 1;
     const uint64_t take = std::min({available, limit - delivered, kMaxPartitionBatch});
     auto it = db_->read_partition(ps.partition, ps.next_sequence);
-    if (!it) return "read error: " + it.error().message;
+    if (!it) return "read error: " + client_error_text(it.error(), "subscription read");
     uint64_t taken = 0;
     while (taken < take && out.size() < kMaxBatchBytes) {
       auto rec = it->next();
-      if (!rec) return "read error: " + rec.error().message;
+      if (!rec) return "read error: " + client_error_text(rec.error(), "subscription read");
       if (!*rec) break;
       const EventRecord& e = **rec;
       if (e.partition_sequence != ps.next_sequence) {
@@ -165,16 +166,16 @@ std::optional<std::string> Subscription::deliver_streams(std::string& out, uint6
   for (std::size_t k = 0; k < n && delivered < limit && out.size() < kMaxBatchBytes; ++k) {
     StreamStart& ss = streams_[(round_robin_ + k) % n];
     auto info = db_->get_stream_version(ss.partition, ss.stream_id);
-    if (!info) return "read error: " + info.error().message;
+    if (!info) return "read error: " + client_error_text(info.error(), "subscription read");
     if (!*info || (*info)->version < ss.next_version) continue;
     const uint64_t available = (*info)->version - ss.next_version + 1;
     const uint64_t take = std::min({available, limit - delivered, kMaxPartitionBatch});
     auto it = db_->read_stream(ss.partition, ss.stream_id, ss.next_version);
-    if (!it) return "read error: " + it.error().message;
+    if (!it) return "read error: " + client_error_text(it.error(), "subscription read");
     uint64_t taken = 0;
     while (taken < take && out.size() < kMaxBatchBytes) {
       auto rec = it->next();
-      if (!rec) return "read error: " + rec.error().message;
+      if (!rec) return "read error: " + client_error_text(rec.error(), "subscription read");
       if (!*rec) break;
       const EventRecord& e = **rec;
       if (e.stream_version < ss.next_version) continue;

@@ -52,26 +52,26 @@ std::string ascii(const std::vector<uint8_t>& b, size_t at, size_t n) {
   return std::string(reinterpret_cast<const char*>(b.data() + at), n);
 }
 
-// Where each event record starts and how long it is (116 + body bytes, docs/FORMAT.md), worked
-// out by hand from the input of golden_input.hpp; the three-event transaction's commit record
-// (60 bytes) sits at 620.
+// Where each event record starts and how long it is (120 + body bytes, docs/FORMAT.md format
+// 2), worked out by hand from the input of golden_input.hpp; the three-event transaction's
+// commit record (60 bytes) sits at 636.
 struct Placed {
   uint64_t offset;
   uint32_t length;
 };
-constexpr Placed kEvents[] = {{64, 136}, {200, 158}, {358, 132}, {490, 130}, {680, 140}};
-constexpr uint64_t kCommitOffset = 620;
-constexpr uint64_t kSegmentSize = 820;
+constexpr Placed kEvents[] = {{64, 140}, {204, 162}, {366, 136}, {502, 134}, {696, 144}};
+constexpr uint64_t kCommitOffset = 636;
+constexpr uint64_t kSegmentSize = 840;
 
 // ------------------------------------------------------------------ (a) raw bytes, by hand
 
 TEST(GoldenFormat, SegmentBytesMatchTheDocumentedLayout) {
   const auto b = read_bytes(kDir / "data.evts");
   ASSERT_EQ(b.size(), kSegmentSize);
-  // Header: magic "EVTS", version 1, bucket, segment, created_at, header CRC of [0, 60).
+  // Header: magic "EVTS", version 2, bucket, segment, created_at, header CRC of [0, 60).
   EXPECT_EQ(ascii(b, 0, 4), "EVTS");
   EXPECT_EQ(le32(b, 0), 0x53545645u);
-  EXPECT_EQ(le16(b, 4), 1u);
+  EXPECT_EQ(le16(b, 4), 2u);
   EXPECT_EQ(le16(b, 6), 3u);
   EXPECT_EQ(le32(b, 8), 7u);
   EXPECT_EQ(le64(b, 16), 1'700'000'000'000'000'000ull);
@@ -86,6 +86,10 @@ TEST(GoldenFormat, SegmentBytesMatchTheDocumentedLayout) {
     uint32_t crc = crc32c::extend(0, b.data() + o, 4);
     crc = crc32c::extend(crc, b.data() + o + 13, p.length - 13);
     EXPECT_EQ(le32(b, o + 4), crc);
+    // Record header CRC (format 2) over [0, 4) ++ [13, 116), stored at 116.
+    uint32_t hcrc = crc32c::extend(0, b.data() + o, 4);
+    hcrc = crc32c::extend(hcrc, b.data() + o + 13, 116 - 13);
+    EXPECT_EQ(le32(b, o + 116), hcrc);
     EXPECT_EQ(b[o + 8], 0u) << "confirmation count";
     // Confirmation CRC over transaction id ++ count.
     std::vector<uint8_t> conf(b.begin() + o + 32, b.begin() + o + 48);
@@ -94,29 +98,29 @@ TEST(GoldenFormat, SegmentBytesMatchTheDocumentedLayout) {
   }
   // Batch-start flag on the very first record only.
   EXPECT_EQ(le16(b, 64 + 14), 1u);
-  EXPECT_EQ(le16(b, 200 + 14), 0u);
-  EXPECT_EQ(le16(b, 680 + 14), 0u);
+  EXPECT_EQ(le16(b, 204 + 14), 0u);
+  EXPECT_EQ(le16(b, 696 + 14), 0u);
   // Log positions 1, 2, 2, 2, 3.
   EXPECT_EQ(le64(b, 64 + 16), 1u);
-  EXPECT_EQ(le64(b, 358 + 16), 2u);
-  EXPECT_EQ(le64(b, 680 + 16), 3u);
+  EXPECT_EQ(le64(b, 366 + 16), 2u);
+  EXPECT_EQ(le64(b, 696 + 16), 3u);
   // Single flag: bit 7 of transaction id byte 8 (record byte 40).
   EXPECT_EQ(b[64 + 40] & 0x80, 0x80);
-  EXPECT_EQ(b[200 + 40] & 0x80, 0);
+  EXPECT_EQ(b[204 + 40] & 0x80, 0);
   // Event fields of the first record: partition id 5, sequence 0, stream id "golden-a" first in
   // the body, then the name.
   EXPECT_EQ(le16(b, 64 + 88), 5u);
   EXPECT_EQ(b[64 + 106], 8u) << "stream id length";
   EXPECT_EQ(b[64 + 107], 7u) << "event name length";
   EXPECT_EQ(le32(b, 64 + 112), 5u) << "payload length";
-  EXPECT_EQ(ascii(b, 64 + 116, 15), "golden-aCreated");
+  EXPECT_EQ(ascii(b, 64 + 120, 15), "golden-aCreated");
   // The commit record: kind 2, 60 bytes, event count 3, the transaction's id and log position.
   EXPECT_EQ(le32(b, kCommitOffset), 60u);
   EXPECT_EQ(b[kCommitOffset + 13], 2u);
   EXPECT_EQ(le32(b, kCommitOffset + 56), 3u);
   EXPECT_EQ(le64(b, kCommitOffset + 16), 2u);
   EXPECT_EQ(le64(b, kCommitOffset + 48), 1'700'000'000'500'000'000ull);
-  EXPECT_EQ(0, std::memcmp(b.data() + kCommitOffset + 32, b.data() + 200 + 32, 16));
+  EXPECT_EQ(0, std::memcmp(b.data() + kCommitOffset + 32, b.data() + 204 + 32, 16));
 }
 
 struct IndexFileSpec {
@@ -171,7 +175,7 @@ TEST(GoldenFormat, IndexFileBytesMatchTheDocumentedLayout) {
 TEST(GoldenFormat, SegmentDecodesToTheExpectedRecords) {
   auto reader = SegmentReader::open(kDir / "data.evts", 3, 7);
   ASSERT_TRUE(reader) << reader.error().to_string();
-  EXPECT_EQ((*reader)->header().version, 1u);
+  EXPECT_EQ((*reader)->header().version, 2u);
   EXPECT_EQ((*reader)->header().created_at_ns, 1'700'000'000'000'000'000ull);
 
   const Uuid a = partition_key_for_stream("golden-a");
@@ -247,7 +251,7 @@ TEST(GoldenFormat, SegmentDecodesToTheExpectedRecords) {
   EXPECT_EQ(txs[1].commit->event_count, 3u);
   EXPECT_EQ(txs[1].commit->timestamp_ns, 1'700'000'000'500'000'000ull);
   EXPECT_EQ(txs[1].commit->tx.log_position, 2u);
-  EXPECT_EQ(txs[1].end_offset, 680u);
+  EXPECT_EQ(txs[1].end_offset, 696u);
   EXPECT_EQ(txs[2].end_offset, kSegmentSize);
 }
 
@@ -284,10 +288,10 @@ TEST(GoldenFormat, IndexFilesDecodeToTheExpectedEntries) {
   EXPECT_EQ(sums[1].count, 1u);
   auto p5 = (*pidx)->offsets(5);
   ASSERT_TRUE(p5);
-  EXPECT_EQ(*p5, (std::vector<SeqOffset>{{0, 64}, {1, 200}, {2, 358}, {3, 490}}));
+  EXPECT_EQ(*p5, (std::vector<SeqOffset>{{0, 64}, {1, 204}, {2, 366}, {3, 502}}));
   auto p9 = (*pidx)->offsets(9);
   ASSERT_TRUE(p9);
-  EXPECT_EQ(*p9, (std::vector<SeqOffset>{{0, 680}}));
+  EXPECT_EQ(*p9, (std::vector<SeqOffset>{{0, 696}}));
 
   auto sidx = StreamIndexFile::open(kDir / "stream.sidx");
   ASSERT_TRUE(sidx) << sidx.error().to_string();
@@ -300,9 +304,9 @@ TEST(GoldenFormat, IndexFilesDecodeToTheExpectedEntries) {
     uint64_t vmin, vmax, count;
     std::vector<SeqOffset> offsets;
   };
-  const WantStream streams[] = {{5, "golden-a", a, 0, 2, 3, {{0, 64}, {1, 200}, {2, 490}}},
-                                {5, "golden-b", a, 0, 0, 1, {{0, 358}}},
-                                {9, "golden-c", c, 0, 0, 1, {{0, 680}}}};
+  const WantStream streams[] = {{5, "golden-a", a, 0, 2, 3, {{0, 64}, {1, 204}, {2, 502}}},
+                                {5, "golden-b", a, 0, 0, 1, {{0, 366}}},
+                                {9, "golden-c", c, 0, 0, 1, {{0, 696}}}};
   for (const auto& w : streams) {
     SCOPED_TRACE(w.sid);
     auto s = (*sidx)->get(w.pid, w.sid);

@@ -31,7 +31,7 @@ TEST(SegmentFormat, HeaderRoundtrip) {
   EXPECT_EQ(bytes[3], 'S');
   auto d = sf::decode_header(bytes);
   ASSERT_TRUE(d) << d.error().to_string();
-  EXPECT_EQ(d->version, 1);
+  EXPECT_EQ(d->version, sf::kFormatVersion);
   EXPECT_EQ(d->bucket_id, 62);
   EXPECT_EQ(d->segment_id, 123456u);
   EXPECT_EQ(d->created_at_ns, h.created_at_ns);
@@ -58,13 +58,19 @@ TEST(SegmentFormat, HeaderBadCrcAnyByte) {
 }
 
 TEST(SegmentFormat, HeaderUnsupportedVersion) {
-  auto bytes = sf::encode_header({});
-  bytes[4] = 2;
-  const uint32_t crc = crc32c::value(bytes.data(), 60);
-  std::memcpy(bytes.data() + 60, &crc, 4);  // little-endian host
-  auto d = sf::decode_header(bytes);
-  ASSERT_FALSE(d);
-  EXPECT_EQ(d.error().code, Errc::UnsupportedVersion);
+  for (uint8_t v : {uint8_t{1}, uint8_t{3}}) {
+    auto bytes = sf::encode_header({});
+    bytes[4] = v;
+    const uint32_t crc = crc32c::value(bytes.data(), 60);
+    std::memcpy(bytes.data() + 60, &crc, 4);  // little-endian host
+    auto d = sf::decode_header(bytes);
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().code, Errc::UnsupportedVersion);
+    // Version 1 (before record header checksums) is refused with a message saying so.
+    if (v == 1) {
+      EXPECT_NE(d.error().message.find("header checksums"), std::string::npos);
+    }
+  }
 }
 
 TEST(SegmentFormat, HeaderTruncated) {
@@ -334,6 +340,36 @@ TEST(SegmentFormat, EveryByteFlipIsDetected) {
         }
         EXPECT_EQ(r.error().offset, 64u);
         ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 1000u);
+}
+
+// A header-only read is verified too (header CRC; a commit record whole): every flip of a byte
+// it decodes is an error, whether the read gets the fixed part only or the whole record.
+TEST(SegmentFormat, HeaderOnlyReadDetectsEveryFlipOfWhatItReturns) {
+  auto b = encode(make_tx(9, 2), {make_event(42, std::string(300, 'x')), make_event(43)});
+  size_t checked = 0;
+  for (size_t pos = 0; pos < b.size();) {
+    const uint32_t len = sf::peek_record_length(std::span<const uint8_t>(b).subspan(pos));
+    const std::vector<uint8_t> rec(b.begin() + pos, b.begin() + pos + len);
+    pos += len;
+    const bool event = rec[sf::kKindOffset] == sf::kKindEvent;
+    const size_t fixed = event ? sf::kEventFixedSize : sf::kCommitSize;
+    ASSERT_TRUE(sf::decode_record(std::span(rec).first(fixed), 64, true));
+    for (size_t i = 0; i < fixed; ++i) {
+      // An event's main CRC is not what a header-only read uses (nor returns).
+      if (event && i >= sf::kCrcOffset && i < sf::kCrcOffset + 4) continue;
+      for (uint8_t mask : {0x01, 0x80, 0xFF}) {
+        auto bad = rec;
+        bad[i] ^= mask;
+        for (size_t n : {fixed, rec.size()}) {
+          auto r = sf::decode_record(std::span(bad).first(n), 64, true);
+          ASSERT_FALSE(r) << "header-only read of a record with byte " << i << " ^ " << int(mask)
+                          << " decoded (" << n << " bytes given)";
+          ++checked;
+        }
       }
     }
   }

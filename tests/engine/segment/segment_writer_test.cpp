@@ -148,7 +148,7 @@ TEST(SegmentWriter, HeaderOnDisk) {
   ASSERT_TRUE(h);
   EXPECT_EQ(h->bucket_id, 62);
   EXPECT_EQ(h->segment_id, 9u);
-  EXPECT_EQ(h->version, 1);
+  EXPECT_EQ(h->version, sf::kFormatVersion);
   EXPECT_GT(h->created_at_ns, 0u);
 }
 
@@ -447,9 +447,9 @@ TEST(SegmentWriterRecovery, BadHeaders) {
   r = open_bytes({});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::CorruptHeader);
-  // Version 2 with a valid crc.
+  // Another version with a valid crc.
   bad = b.file;
-  bad[4] = 2;
+  bad[4] = sf::kFormatVersion + 1;
   const uint32_t crc = crc32c::value(bad.data(), 60);
   std::memcpy(bad.data() + 60, &crc, 4);
   r = open_bytes(bad);
