@@ -18,6 +18,8 @@
 #include "server/subscriptions/blocked_reads.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 #include "support/resp_test_client.hpp"
+#include "support/temp_dir.hpp"
+#include "support/test_server.hpp"
 
 namespace sierra::server {
 namespace {
@@ -28,12 +30,6 @@ using resp::RespValue;
 using namespace std::chrono_literals;
 using Client = test_support::RespTestClient;
 using Clock = std::chrono::steady_clock;
-
-fs::path make_temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "sierra-block-test-XXXXXX").string();
-  char* p = ::mkdtemp(tmpl.data());
-  return p != nullptr ? fs::path(p) : fs::path();
-}
 
 const RespValue* field(const RespValue& m, std::string_view key) {
   if (m.type == RespType::Map) return m.find(key);
@@ -75,33 +71,13 @@ Page as_page(const std::optional<RespValue>& r) {
 
 class BlockingReadTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = make_temp_dir(); }
-  void TearDown() override {
-    server_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void TearDown() override { server_.reset(); }
 
   void start() {
-    Config c;
-    c.dir = dir_.string();
-    c.network.client_address = "127.0.0.1:0";
-    c.network.client_host = "127.0.0.1";
-    c.network.client_port = 0;
-    c.network.cluster_enabled = false;
-    c.segment.size_bytes = 4 << 20;
-    c.threads.read = 2;
-    c.threads.write = 1;
+    Config c = test_support::loopback_config(dir_);
     c.append.strict_versioning = false;
     hub_ = std::make_shared<SubscriptionHub>();
-    auto db = DatabaseBuilder()
-                  .partition_count(c.partition.count)
-                  .total_buckets(c.bucket.count)
-                  .segment_size(c.segment.size_bytes)
-                  .writer_threads(1)
-                  .on_commit(hub_->listener())
-                  .log_sink([](sierra::LogLevel, std::string_view) {})
-                  .open(c.dir);
+    auto db = test_support::open_test_database(c, hub_.get());
     ASSERT_TRUE(db.has_value()) << db.error().to_string();
     partitions_ = c.partition.count;
     auto s = Server::start(c, *db, hub_);
@@ -130,7 +106,8 @@ class BlockingReadTest : public ::testing::Test {
     return hub_->blocked_reads().waiting() == n;
   }
 
-  fs::path dir_;
+  test_support::TempDir tmp_{"sierra-block-test"};
+  fs::path dir_ = tmp_.path();
   std::shared_ptr<SubscriptionHub> hub_;
   std::unique_ptr<Server> server_;
   uint16_t partitions_ = 32;

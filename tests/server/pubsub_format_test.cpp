@@ -15,6 +15,8 @@
 #include "server/subscriptions/pubsub_format.hpp"
 #include "server/subscriptions/subscription_hub.hpp"
 #include "support/resp_test_client.hpp"
+#include "support/temp_dir.hpp"
+#include "support/test_server.hpp"
 
 namespace sierra::server {
 namespace {
@@ -116,39 +118,16 @@ TEST(PubsubFormat, ChannelNames) {
 class SubscribeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "sierra-pubsub-test-XXXXXX").string();
-    char* d = ::mkdtemp(tmpl.data());
-    ASSERT_NE(d, nullptr);
-    dir_ = d;
-    Config c;
-    c.dir = dir_.string();
-    c.network.client_address = "127.0.0.1:0";
-    c.network.client_host = "127.0.0.1";
-    c.network.client_port = 0;
-    c.network.cluster_enabled = false;
-    c.segment.size_bytes = 4 << 20;
-    c.threads.read = 2;
-    c.threads.write = 1;
+    Config c = test_support::loopback_config(dir_);
     c.append.strict_versioning = false;
     hub_ = std::make_shared<SubscriptionHub>();
-    auto db = DatabaseBuilder()
-                  .partition_count(c.partition.count)
-                  .total_buckets(c.bucket.count)
-                  .segment_size(c.segment.size_bytes)
-                  .writer_threads(1)
-                  .on_commit(hub_->listener())
-                  .log_sink([](sierra::LogLevel, std::string_view) {})
-                  .open(c.dir);
+    auto db = test_support::open_test_database(c, hub_.get());
     ASSERT_TRUE(db.has_value()) << db.error().to_string();
     auto s = Server::start(c, *db, hub_);
     ASSERT_TRUE(s.has_value()) << s.error();
     server_ = std::move(*s);
   }
-  void TearDown() override {
-    server_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void TearDown() override { server_.reset(); }
 
   // Subscribes `c` to `channel` and checks the confirmation (a push in RESP3, an array in RESP2).
   void subscribe(Client& c, const std::string& channel, int64_t count, bool resp2) {
@@ -214,7 +193,8 @@ class SubscribeTest : public ::testing::Test {
     EXPECT_FALSE(sub.read(200ms).has_value()) << "the unsubscribed channel still delivers";
   }
 
-  fs::path dir_;
+  test_support::TempDir tmp_{"sierra-pubsub-test"};
+  fs::path dir_ = tmp_.path();
   std::shared_ptr<SubscriptionHub> hub_;
   std::unique_ptr<Server> server_;
 };

@@ -20,6 +20,7 @@
 #include "server/server.hpp"
 #include "support/resp_test_client.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_server.hpp"
 
 namespace sierra::server {
 namespace {
@@ -32,27 +33,13 @@ using test_support::encode_command;
 using Client = test_support::RespTestClient;
 
 Config test_config(const fs::path& dir) {
-  Config c;
-  c.dir = dir.string();
-  c.network.client_address = "127.0.0.1:0";
-  c.network.client_host = "127.0.0.1";
-  c.network.client_port = 0;
-  c.network.cluster_enabled = false;
-  c.segment.size_bytes = 1 << 20;
-  c.threads.read = 2;
-  c.threads.write = 1;
+  Config c = test_support::loopback_config(dir, 1 << 20);
   c.limits.max_bulk_bytes = 1 << 20;
   return c;
 }
 
 std::shared_ptr<Database> open_db(const Config& c) {
-  auto db = DatabaseBuilder()
-                .partition_count(c.partition.count)
-                .total_buckets(c.bucket.count)
-                .segment_size(c.segment.size_bytes)
-                .writer_threads(1)
-                .log_sink([](sierra::LogLevel, std::string_view) {})
-                .open(c.dir);
+  auto db = test_support::open_test_database(c);
   EXPECT_TRUE(db.has_value()) << (db ? "" : db.error().to_string());
   return db ? *db : nullptr;
 }

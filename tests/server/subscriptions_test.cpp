@@ -24,6 +24,7 @@
 #include "support/eventually.hpp"
 #include "support/resp_test_client.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_server.hpp"
 
 namespace sierra::server {
 namespace {
@@ -84,25 +85,10 @@ class SubscriptionTest : public ::testing::Test {
   void TearDown() override { server_.reset(); }
 
   void start() {
-    Config c;
-    c.dir = dir_.string();
-    c.network.client_address = "127.0.0.1:0";
-    c.network.client_host = "127.0.0.1";
-    c.network.client_port = 0;
-    c.network.cluster_enabled = false;
-    c.segment.size_bytes = 4 << 20;
-    c.threads.read = 2;
-    c.threads.write = 1;
+    Config c = test_support::loopback_config(dir_);
     c.append.strict_versioning = false;
     hub_ = std::make_shared<SubscriptionHub>();
-    auto db = DatabaseBuilder()
-                  .partition_count(c.partition.count)
-                  .total_buckets(c.bucket.count)
-                  .segment_size(c.segment.size_bytes)
-                  .writer_threads(1)
-                  .on_commit(hub_->listener())
-                  .log_sink([](sierra::LogLevel, std::string_view) {})
-                  .open(c.dir);
+    auto db = test_support::open_test_database(c, hub_.get());
     ASSERT_TRUE(db.has_value()) << db.error().to_string();
     partitions_ = c.partition.count;
     auto s = Server::start(c, *db, hub_);

@@ -20,6 +20,8 @@
 #include "server/commands/admin_commands.hpp"
 #include "server/server.hpp"
 #include "support/resp_test_client.hpp"
+#include "support/temp_dir.hpp"
+#include "support/test_server.hpp"
 
 namespace sierra::server {
 namespace {
@@ -33,36 +35,13 @@ constexpr std::string_view kKey = "550e8400-e29b-41d4-a716-446655440000";  // pa
 
 class TransactionTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "sierra-tx-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    server_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void TearDown() override { server_.reset(); }
 
   void start(const std::function<void(Config&)>& tweak = {}) {
-    Config c;
-    c.dir = dir_.string();
-    c.network.client_address = "127.0.0.1:0";
-    c.network.client_host = "127.0.0.1";
-    c.network.client_port = 0;
-    c.network.cluster_enabled = false;
-    c.segment.size_bytes = 1 << 20;
-    c.threads.read = 2;
-    c.threads.write = 1;
+    Config c = test_support::loopback_config(dir_, 1 << 20);
     c.append.strict_versioning = false;
     if (tweak) tweak(c);
-    auto db = DatabaseBuilder()
-                  .partition_count(c.partition.count)
-                  .total_buckets(c.bucket.count)
-                  .segment_size(c.segment.size_bytes)
-                  .writer_threads(1)
-                  .log_sink([](sierra::LogLevel, std::string_view) {})
-                  .open(c.dir);
+    auto db = test_support::open_test_database(c);
     ASSERT_TRUE(db.has_value());
     auto s = Server::start(c, *db);
     ASSERT_TRUE(s.has_value()) << (s ? "" : s.error());
@@ -70,7 +49,8 @@ class TransactionTest : public ::testing::Test {
   }
   uint16_t port() const { return server_->port(); }
 
-  fs::path dir_;
+  test_support::TempDir tmp_{"sierra-tx-test"};
+  fs::path dir_ = tmp_.path();
   std::unique_ptr<Server> server_;
 };
 
