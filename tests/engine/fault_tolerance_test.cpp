@@ -202,10 +202,12 @@ TEST_F(FaultTolerance, AFailedRolloverHeaderWriteLeavesNoSegmentBehind) {
   ASSERT_TRUE(db);
   fill(**db, 1);
   // The next rollover creates segment 2: its header write fails.
-  std::atomic<bool> full{true};
+  // The hook outlives this scope's locals (the database's background index writes, declared
+  // first, consult it until the database is destroyed): it owns what it reads.
+  auto full = std::make_shared<std::atomic<bool>>(true);
   const fs::path next = get_path(tmp_.path(), 0, 2, SegmentKind::Events);
-  env_->set([&](HookEnv::Op op, const fs::path& p, uint64_t off, size_t) {
-    return op == HookEnv::Op::Write && p == next && off == 0 && full.load() ? ENOSPC : 0;
+  env_->set([full, next](HookEnv::Op op, const fs::path& p, uint64_t off, size_t) {
+    return op == HookEnv::Op::Write && p == next && off == 0 && full->load() ? ENOSPC : 0;
   });
   bool failed = false;
   for (int i = 0; i < 1000 && !failed; ++i) {
@@ -231,7 +233,7 @@ TEST_F(FaultTolerance, AFailedRolloverHeaderWriteLeavesNoSegmentBehind) {
     print(report, out);
     EXPECT_TRUE(report.healthy()) << out.str();
   }
-  full = false;
+  *full = false;
   db = builder().open(tmp_.path());
   ASSERT_TRUE(db) << db.error().to_string();
   expect_all_readable(**db);
