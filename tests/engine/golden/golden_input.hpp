@@ -5,8 +5,6 @@
 // timestamps and the segment creation time are literals.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.hpp"
+#include "engine/file.hpp"
 #include "engine/ids.hpp"
 #include "engine/index/index_files.hpp"
 #include "engine/index/live_index.hpp"
@@ -84,20 +84,15 @@ inline std::vector<Tx> transactions() {
   };
 }
 
-inline void write_bytes(const std::filesystem::path& p, const std::vector<uint8_t>& b) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-
 inline std::vector<uint8_t> read_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Writes data.evts, index.eidx, partition.pidx and stream.sidx into `dir` with the encoders
-// (segment_format::encode_header/encode_transaction and the index files' write()). The index
-// entries are built here from the offsets the encoder reports, not by decoding the segment.
-inline void write_golden(const std::filesystem::path& dir) {
+// Writes (atomically) data.evts, index.eidx, partition.pidx and stream.sidx into `dir` with the
+// encoders (segment_format::encode_header/encode_transaction and the index files' write()). The
+// index entries are built here from the offsets the encoder reports, not by decoding the segment.
+inline Status write_golden(const std::filesystem::path& dir) {
   std::vector<uint8_t> seg;
   const auto header = segment_format::encode_header(
       {segment_format::kFormatVersion, kBucket, kSegment, kCreatedAt});
@@ -115,26 +110,27 @@ inline void write_golden(const std::filesystem::path& dir) {
     auto st = segment_format::encode_transaction(
         seg, TransactionHeader{t.log_position, 0, t.transaction_id}, kCommitTimestamp, w, &rel,
         first);
-    ASSERT_TRUE(st) << st.error().to_string();
+    if (!st) return st;
     first = false;
-    ASSERT_EQ(rel.size(), t.events.size());
+    if (rel.size() != t.events.size()) {
+      return make_error(Errc::InvalidArgument, "the encoder reported " +
+                                                   std::to_string(rel.size()) + " offsets for " +
+                                                   std::to_string(t.events.size()) + " events");
+    }
     for (size_t i = 0; i < t.events.size(); ++i) {
       const Event& e = t.events[i];
       const uint64_t off = start + rel[i];
       idx.events.insert(e.event_id, off);
       idx.partitions.insert(e.partition_id, e.sequence, off);
       auto s = idx.streams.insert(e.partition_id, e.stream_id, e.partition_key, e.version, off);
-      ASSERT_TRUE(s) << s.error().to_string();
+      if (!s) return std::unexpected(s.error());
     }
   }
   std::filesystem::create_directories(dir);
-  write_bytes(dir / "data.evts", seg);
-  auto e = EventIndexFile::write(dir / "index.eidx", idx.events);
-  ASSERT_TRUE(e) << e.error().to_string();
-  auto p = PartitionIndexFile::write(dir / "partition.pidx", idx.partitions);
-  ASSERT_TRUE(p) << p.error().to_string();
-  auto s = StreamIndexFile::write(dir / "stream.sidx", idx.streams);
-  ASSERT_TRUE(s) << s.error().to_string();
+  if (auto w = write_file_atomically(dir / "data.evts", seg); !w) return w;
+  if (auto w = EventIndexFile::write(dir / "index.eidx", idx.events); !w) return w;
+  if (auto w = PartitionIndexFile::write(dir / "partition.pidx", idx.partitions); !w) return w;
+  return StreamIndexFile::write(dir / "stream.sidx", idx.streams);
 }
 
 inline constexpr const char* kFiles[] = {"data.evts", "index.eidx", "partition.pidx",
