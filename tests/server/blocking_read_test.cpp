@@ -69,23 +69,9 @@ Page as_page(const std::optional<RespValue>& r) {
   return p;
 }
 
-class BlockingReadTest : public ::testing::Test {
+class BlockingReadTest : public test_support::HubServerTest {
  protected:
-  void TearDown() override { server_.reset(); }
-
-  void start() {
-    Config c = test_support::loopback_config(dir_);
-    c.append.strict_versioning = false;
-    hub_ = std::make_shared<SubscriptionHub>();
-    auto db = test_support::open_test_database(c, hub_.get());
-    ASSERT_TRUE(db.has_value()) << db.error().to_string();
-    partitions_ = c.partition.count;
-    auto s = Server::start(c, *db, hub_);
-    ASSERT_TRUE(s.has_value()) << s.error();
-    server_ = std::move(*s);
-  }
-
-  uint16_t port() const { return server_->port(); }
+  BlockingReadTest() : HubServerTest("sierra-block-test") {}
 
   // Appends one event; returns {partition, sequence}.
   std::pair<int64_t, int64_t> append(Client& c, const std::string& stream,
@@ -105,12 +91,6 @@ class BlockingReadTest : public ::testing::Test {
     }
     return hub_->blocked_reads().waiting() == n;
   }
-
-  test_support::TempDir tmp_{"sierra-block-test"};
-  fs::path dir_ = tmp_.path();
-  std::shared_ptr<SubscriptionHub> hub_;
-  std::unique_ptr<Server> server_;
-  uint16_t partitions_ = 32;
 };
 
 TEST_F(BlockingReadTest, EscanBlockIsWokenByAnAppend) {

@@ -115,19 +115,11 @@ TEST(PubsubFormat, ChannelNames) {
 
 // ------------------------------------------------------------------ over a real server
 
-class SubscribeTest : public ::testing::Test {
+class SubscribeTest : public test_support::HubServerTest {
  protected:
-  void SetUp() override {
-    Config c = test_support::loopback_config(dir_);
-    c.append.strict_versioning = false;
-    hub_ = std::make_shared<SubscriptionHub>();
-    auto db = test_support::open_test_database(c, hub_.get());
-    ASSERT_TRUE(db.has_value()) << db.error().to_string();
-    auto s = Server::start(c, *db, hub_);
-    ASSERT_TRUE(s.has_value()) << s.error();
-    server_ = std::move(*s);
-  }
-  void TearDown() override { server_.reset(); }
+  SubscribeTest() : HubServerTest("sierra-pubsub-test") {}
+
+  void SetUp() override { start(); }
 
   // Subscribes `c` to `channel` and checks the confirmation (a push in RESP3, an array in RESP2).
   void subscribe(Client& c, const std::string& channel, int64_t count, bool resp2) {
@@ -192,11 +184,6 @@ class SubscribeTest : public ::testing::Test {
     EXPECT_NE(m3.find("\"event_name\":\"Second\""), std::string::npos) << m3;
     EXPECT_FALSE(sub.read(200ms).has_value()) << "the unsubscribed channel still delivers";
   }
-
-  test_support::TempDir tmp_{"sierra-pubsub-test"};
-  fs::path dir_ = tmp_.path();
-  std::shared_ptr<SubscriptionHub> hub_;
-  std::unique_ptr<Server> server_;
 };
 
 TEST_F(SubscribeTest, Resp3Pushes) {

@@ -80,23 +80,9 @@ std::optional<Message> as_message(const RespValue& v) {
   return m;
 }
 
-class SubscriptionTest : public ::testing::Test {
+class SubscriptionTest : public test_support::HubServerTest {
  protected:
-  void TearDown() override { server_.reset(); }
-
-  void start() {
-    Config c = test_support::loopback_config(dir_);
-    c.append.strict_versioning = false;
-    hub_ = std::make_shared<SubscriptionHub>();
-    auto db = test_support::open_test_database(c, hub_.get());
-    ASSERT_TRUE(db.has_value()) << db.error().to_string();
-    partitions_ = c.partition.count;
-    auto s = Server::start(c, *db, hub_);
-    ASSERT_TRUE(s.has_value()) << s.error();
-    server_ = std::move(*s);
-  }
-
-  uint16_t port() const { return server_->port(); }
+  SubscriptionTest() : HubServerTest("sierra-sub-test") {}
 
   // Appends `n` events to `stream` (pipelined); returns the replies' partition sequences.
   std::vector<int64_t> append(Client& c, const std::string& stream, int n,
@@ -154,12 +140,6 @@ class SubscriptionTest : public ::testing::Test {
     }
     return out;
   }
-
-  test_support::TempDir tmp_{"sierra-sub-test"};
-  fs::path dir_ = tmp_.path();
-  std::shared_ptr<SubscriptionHub> hub_;
-  std::unique_ptr<Server> server_;
-  uint16_t partitions_ = 32;
 };
 
 void expect_cursors_from_zero(const std::vector<Message>& ms) {
