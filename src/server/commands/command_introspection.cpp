@@ -62,20 +62,41 @@ void strings(resp::ReplyWriter& w, const std::vector<std::string_view>& items, b
   for (std::string_view s : items) w.simple(s);
 }
 
+// The "flags" entry of a key spec: what the command does with its key.
+void key_spec_flags(resp::ReplyWriter& w, const CommandSpec& spec) {
+  w.bulk("flags");
+  strings(w,
+          spec.has(kWrite) ? std::vector<std::string_view>{"RW", "INSERT"}
+                           : std::vector<std::string_view>{"RO", "ACCESS"},
+          true);
+}
+
+// find_keys {type range, spec {lastkey, keystep 1, limit 0}}: one key (lastkey 0) or the rest of
+// the arguments (lastkey -1).
+void range_find_keys(resp::ReplyWriter& w, int64_t lastkey) {
+  w.bulk("find_keys");
+  w.map(2);
+  w.bulk("type");
+  w.bulk("range");
+  w.bulk("spec");
+  w.map(3);
+  w.bulk("lastkey");
+  w.integer(lastkey);
+  w.bulk("keystep");
+  w.integer(1);
+  w.bulk("limit");
+  w.integer(0);
+}
+
 // {flags, begin_search {type index, spec {index}}, find_keys {type range, spec ...}}
 void index_key_spec(resp::ReplyWriter& w, const CommandSpec& spec, uint8_t index, bool list,
                     std::string_view notes) {
-  const bool write = spec.has(kWrite);
   w.map(notes.empty() ? 3 : 4);
   if (!notes.empty()) {
     w.bulk("notes");
     w.bulk(notes);
   }
-  w.bulk("flags");
-  strings(w,
-          write ? std::vector<std::string_view>{"RW", "INSERT"}
-                : std::vector<std::string_view>{"RO", "ACCESS"},
-          true);
+  key_spec_flags(w, spec);
   w.bulk("begin_search");
   w.map(2);
   w.bulk("type");
@@ -84,32 +105,16 @@ void index_key_spec(resp::ReplyWriter& w, const CommandSpec& spec, uint8_t index
   w.map(1);
   w.bulk("index");
   w.integer(index);
-  w.bulk("find_keys");
-  w.map(2);
-  w.bulk("type");
-  w.bulk("range");
-  w.bulk("spec");
-  w.map(3);
-  w.bulk("lastkey");
-  w.integer(list ? -1 : 0);
-  w.bulk("keystep");
-  w.integer(1);
-  w.bulk("limit");
-  w.integer(0);
+  range_find_keys(w, list ? -1 : 0);
 }
 
 // The option that overrides the positional key: begin_search {type keyword, spec {keyword,
 // startfrom}}, one key after it.
 void keyword_key_spec(resp::ReplyWriter& w, const CommandSpec& spec) {
-  const bool write = spec.has(kWrite);
   w.map(4);
   w.bulk("notes");
   w.bulk("routes instead of the stream id when present");
-  w.bulk("flags");
-  strings(w,
-          write ? std::vector<std::string_view>{"RW", "INSERT"}
-                : std::vector<std::string_view>{"RO", "ACCESS"},
-          true);
+  key_spec_flags(w, spec);
   w.bulk("begin_search");
   w.map(2);
   w.bulk("type");
@@ -120,18 +125,7 @@ void keyword_key_spec(resp::ReplyWriter& w, const CommandSpec& spec) {
   w.bulk(spec.key.override_keyword);
   w.bulk("startfrom");
   w.integer(spec.key.options_from);
-  w.bulk("find_keys");
-  w.map(2);
-  w.bulk("type");
-  w.bulk("range");
-  w.bulk("spec");
-  w.map(3);
-  w.bulk("lastkey");
-  w.integer(0);
-  w.bulk("keystep");
-  w.integer(1);
-  w.bulk("limit");
-  w.integer(0);
+  range_find_keys(w, 0);
 }
 
 void write_arg_doc(resp::ReplyWriter& w, const ArgDoc& a) {
