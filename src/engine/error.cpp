@@ -69,6 +69,14 @@ std::string_view errc_name(Errc code) {
       return "QuarantinedSegment";
     case Errc::ConfigMismatch:
       return "ConfigMismatch";
+    case Errc::NotLeader:
+      return "NotLeader";
+    case Errc::OutcomeUnknown:
+      return "OutcomeUnknown";
+    case Errc::InvariantViolation:
+      return "InvariantViolation";
+    case Errc::Busy:
+      return "Busy";
   }
   return "Unknown";
 }

@@ -47,6 +47,12 @@ enum class Errc : uint16_t {
   // Configuration.
   InvalidConfig,
   ConfigMismatch,  // data dir was created with other partition/bucket/segment settings
+  // Replication (src/cluster over engine/replicated_log.hpp).
+  NotLeader,           // this replica does not lead the bucket: nothing was proposed
+  OutcomeUnknown,      // leadership was lost with the append pending: it may or may not commit;
+                       // a retry with the same event ids is safe
+  InvariantViolation,  // applying an entry would break gapless sequences or versions
+  Busy,                // too many appends queued; nothing was proposed
 };
 
 // Stable upper-case-free name of a code, e.g. "WrongExpectedVersion".
