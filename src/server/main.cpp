@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 
+#include "cluster/raft_shim.h"
 #include "engine/check/command.hpp"
 #include "engine/database.hpp"
 #include "server/config.hpp"
@@ -128,6 +129,17 @@ int run(int argc, char** argv) {
     });
   };
   wait_hangup();
+
+  // The replication library is linked statically and pinned (docs/CLUSTER.md): a build against
+  // any other version must not run, since the driver follows 0.22.1's ownership rules.
+  if (!raft_shim_version_ok()) {
+    spdlog::error(
+        "C-Raft {} is linked, but this build requires exactly 0.22.1 ({}): rebuild "
+        "after `make deps`",
+        raft_shim_version(), RAFT_SHIM_REQUIRED_VERSION);
+    return 1;
+  }
+  spdlog::debug("C-Raft {} (required {})", raft_shim_version(), RAFT_SHIM_REQUIRED_VERSION);
 
   // Open the database (recovers every owned bucket).
   const auto open_started = std::chrono::steady_clock::now();
