@@ -558,5 +558,39 @@ TEST(MemLog, CallbacksMayProposeAgain) {
   EXPECT_EQ(chained->result.stream_versions, (std::vector<uint64_t>{1}));
 }
 
+TEST(MemLog, PendingProposalsOfAnotherPartitionDoNotDeferAnAnswer) {
+  // A key of another partition (bounded search).
+  std::optional<Uuid> other;
+  for (int i = 0; i < 100 && !other; ++i) {
+    const Uuid k = partition_key_for_stream("other-" + std::to_string(i));
+    if (partition_id_for_key(k, kPartitions) != kPid) other = k;
+  }
+  ASSERT_TRUE(other);
+  const PartitionId other_pid = partition_id_for_key(*other, kPartitions);
+  MemDisk disk;
+  auto log = MemLog::open(disk, kPartitions);
+  auto p = log->propose(kPid, tx_of({event("s")}), 1, 1, {});
+  ASSERT_TRUE(p);
+  NewEvent e = event("s", ExpectedVersion::exists());
+  e.partition_key = *other;
+  e.event_id = new_event_id(partition_hash(*other));
+  Answer a;
+  EXPECT_FALSE(log->propose(other_pid, tx_of({e}), 2, 1, a.cb()));
+  ASSERT_TRUE(a.got);  // rests on applied state only
+  EXPECT_EQ(a.got->error().code, Errc::WrongExpectedVersion);
+  // A retry of a pending transaction whose entry is abandoned: outcome unknown.
+  const Uuid id = new_event_id(partition_hash(kKey));
+  auto q = log->propose(kPid, tx_of({event("r", {}, id)}), 2, 1, {});
+  ASSERT_TRUE(q);
+  Answer retry;
+  EXPECT_FALSE(log->propose(kPid, tx_of({event("r", {}, id)}), 3, 1, retry.cb()));
+  EXPECT_FALSE(retry.got);
+  commit(*log, *p);
+  EXPECT_FALSE(retry.got);  // rests on entry 2
+  log->abandon_proposals(2, Error{Errc::OutcomeUnknown, "leadership lost", 0, 0});
+  ASSERT_TRUE(retry.got);
+  EXPECT_EQ(retry.got->error().code, Errc::OutcomeUnknown);
+}
+
 }  // namespace
 }  // namespace sierra::test
