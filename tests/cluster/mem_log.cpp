@@ -8,6 +8,7 @@
 #include "engine/bucket/event_id_check.hpp"
 
 namespace sierra::test {
+inline namespace mem_log {
 
 namespace {
 
@@ -523,4 +524,5 @@ void MemLog::run(Ready& ready) {
   }
 }
 
+}  // namespace mem_log
 }  // namespace sierra::test

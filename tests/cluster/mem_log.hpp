@@ -18,6 +18,10 @@
 #include "engine/transaction_digest.hpp"
 
 namespace sierra::test {
+// Inline namespace: tests/cluster/shim_group.hpp has a struct sierra::test::MemLog of its own
+// (the shim's loader); this keeps the two distinct in the one test binary (no ODR clash). Do not
+// include both headers in one file.
+inline namespace mem_log {
 
 // The simulated disk of one node's bucket: durable state, the page cache over it, fault knobs.
 // Entry i (1-based) of the log is written[i - 1]; its first `synced_prefix` entries are durable
@@ -168,4 +172,5 @@ class MemLog final : public ReplicatedLog {
   std::vector<Deferred> deferred_;
 };
 
+}  // namespace mem_log
 }  // namespace sierra::test
