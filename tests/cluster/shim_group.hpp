@@ -18,7 +18,7 @@
 namespace sierra::test {
 
 // A node's log: index i lives at entries[i - 1]. Serves the shim's loader.
-struct MemLog {
+struct ShimLog {
   struct Entry {
     uint64_t term = 0;
     uint8_t type = 0;
@@ -40,7 +40,7 @@ struct MemLog {
   }
 
   static int load(void* ctx, uint64_t first, uint32_t n, raft_shim_entry* out) {
-    auto* log = static_cast<MemLog*>(ctx);
+    auto* log = static_cast<ShimLog*>(ctx);
     if (!log->fill || first == 0 || first + n - 1 > log->last_index()) {
       log->refusals++;
       return -1;
@@ -62,7 +62,7 @@ using CorePtr = std::unique_ptr<raft_shim_core, CoreDeleter>;
 struct SimNode {
   uint64_t id = 0;
   CorePtr core;
-  std::unique_ptr<MemLog> log;
+  std::unique_ptr<ShimLog> log;
   uint64_t term = 0;  // "durable" term and vote
   uint64_t vote = 0;
   uint64_t commit = 0;
@@ -87,10 +87,10 @@ class ShimGroup {
     for (uint64_t id : ids) {
       SimNode node;
       node.id = id;
-      node.log = std::make_unique<MemLog>();
+      node.log = std::make_unique<ShimLog>();
       node.log->fill = fill;
       node.core.reset(raft_shim_create(id, static_cast<unsigned>(seed * 31 + id), &opt,
-                                       &MemLog::load, node.log.get()));
+                                       &ShimLog::load, node.log.get()));
       ok_ = ok_ && node.core != nullptr;
       nodes_.push_back(std::move(node));
     }
