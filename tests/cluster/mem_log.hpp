@@ -3,19 +3,17 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
 #include "engine/replicated_log.hpp"
+#include "engine/replicated_state.hpp"
 #include "engine/transaction.hpp"
-#include "engine/transaction_digest.hpp"
 
 namespace sierra::test {
 // Inline namespace: tests/cluster/shim_group.hpp has a struct sierra::test::MemLog of its own
@@ -57,8 +55,8 @@ struct MemDisk {
   uint64_t durable_index() const { return synced_prefix; }
 };
 
-// The ReplicatedLog contract (engine/replicated_log.hpp) over a MemDisk, with a proposer like
-// the single-node engine's: event-id retry/uniqueness, expected sequence, expected versions.
+// The ReplicatedLog contract (engine/replicated_log.hpp) over a MemDisk; the state machine and
+// proposer are the engine's ReplicatedState (engine/replicated_state.hpp).
 class MemLog final : public ReplicatedLog {
   struct PassKey {
     explicit PassKey() = default;
@@ -93,83 +91,22 @@ class MemLog final : public ReplicatedLog {
   // The applied version of a stream (empty if it has no applied event).
   CurrentVersion stream_version(PartitionId pid, const std::string& stream_id) const;
   // How many transaction entries are applied.
-  uint64_t applied_transactions() const { return applied_tx_count_; }
+  uint64_t applied_transactions() const { return state_.applied_transactions(); }
   // Proposals not yet applied nor abandoned, and answers deferred on them (CLUSTER §3.6 rule 9).
-  size_t pending_proposals() const { return pending_.size(); }
-  size_t deferred_answers() const { return deferred_.size(); }
+  size_t pending_proposals() const { return state_.pending_proposals(); }
+  size_t deferred_answers() const { return state_.deferred_answers(); }
   // The error that stopped the replay of open(), if any.
   const std::optional<Error>& open_error() const { return open_error_; }
   const MemDisk& disk() const { return disk_; }
 
  private:
-  struct StreamKey {
-    PartitionId pid = 0;
-    std::string stream;
-    auto operator<=>(const StreamKey&) const = default;
-  };
-  struct StreamState {
-    uint64_t version = 0;
-    Uuid partition_key;
-  };
-  // Where an event id lives: the transaction at `index`, its `pos`-th event.
-  struct IdRef {
-    uint64_t index = 0;
-    uint32_t pos = 0;
-  };
-  // What a retry of a transaction is compared with, and answered.
-  struct TxRecord {
-    AppendResult result;
-    TransactionDigest digest;
-    std::vector<Uuid> ids;
-  };
-  struct Pending {
-    TxRecord tx;
-    std::vector<std::string> streams;  // of each event
-    Uuid partition_key;
-    AppendCallback done;
-  };
-  struct Deferred {
-    uint64_t rests_on = 0;  // delivered once this index is applied
-    Result<AppendResult> answer;
-    AppendCallback done;
-  };
-  using Ready = std::vector<std::pair<AppendCallback, Result<AppendResult>>>;
-
   Status check_live() const;
-  // Applies entry `index` to the applied state; its transaction goes to `applied`, the
-  // callbacks now due to `ready` (run by the caller once every state change is done).
-  Status apply_one(uint64_t index, std::vector<AppliedTransaction>& applied, Ready& ready);
-  // Rebuilds the speculative overlay from pending_.
-  void rebuild_spec();
-  void add_spec(uint64_t index, const Pending& p);
-  // Speculative (applied + pending) state.
-  uint64_t spec_next_sequence(PartitionId pid) const;
-  const StreamState* spec_stream(const StreamKey& key) const;
-  // Every deferred answer resting on an index >= from gets OutcomeUnknown.
-  void drop_deferred_from(uint64_t from, const std::string& why, Ready& ready);
-  static void run(Ready& ready);
 
   MemDisk& disk_;
   uint64_t generation_;
-  uint16_t partition_count_;
   std::optional<Error> open_error_;
-
-  // Applied state.
-  uint64_t applied_index_ = 0;
-  uint64_t applied_tx_count_ = 0;
-  std::map<PartitionId, uint64_t> next_seq_;
-  std::map<StreamKey, StreamState> streams_;
-  std::unordered_map<Uuid, IdRef> ids_;
-  std::map<uint64_t, TxRecord> txs_;  // by index
-  uint64_t clock_ns_ = 0;             // the last timestamp given or seen
-
-  // Proposals (by index) and the overlay they make over the applied state.
-  std::map<uint64_t, Pending> pending_;
-  std::map<PartitionId, uint64_t> spec_seq_;
-  std::map<StreamKey, StreamState> spec_streams_;
-  std::unordered_map<Uuid, IdRef> spec_ids_;
-  std::map<PartitionId, uint64_t> spec_last_index_;  // highest pending index of a partition
-  std::vector<Deferred> deferred_;
+  // The applied state, the proposals and the answers deferred on them.
+  ReplicatedState state_;
 };
 
 }  // namespace mem_log
