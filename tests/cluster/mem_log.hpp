@@ -1,5 +1,5 @@
-// An in-memory ReplicatedLog for the cluster tests and the simulation: MemDisk is what survives
-// a crash or a power loss (with fault knobs), MemLog the log and state machine opened over it.
+// An in-memory ReplicatedLog for the tests and the simulation: MemDisk survives a crash or a
+// power loss (with fault knobs); MemLog, the log over it, runs the engine's ReplicatedState.
 #pragma once
 
 #include <cstdint>
