@@ -50,6 +50,8 @@ class BucketReplica {
     Mutation mutation = Mutation::None;
   };
 
+  // Host functions and AppendCallbacks run inside the replica's calls: they must not call the
+  // replica again, except append() (which only queues); schedule anything else for later.
   struct Host {
     // Ship `bytes` to node `to` (may be lost, delayed, duplicated: Raft copes).
     std::function<void(uint64_t to, std::vector<uint8_t> bytes)> send;
