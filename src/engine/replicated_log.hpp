@@ -17,6 +17,7 @@
 
 #include "engine/error.hpp"
 #include "engine/ids.hpp"
+#include "engine/segment/record.hpp"
 #include "engine/transaction.hpp"
 
 namespace sierra {
@@ -69,6 +70,16 @@ struct AppliedTransaction {
 // Decodes and verifies (checksums, structure, one transaction) a Transaction entry's payload.
 // CorruptRecord / Crc32cMismatch on bad bytes.
 Result<AppliedTransaction> decode_transaction_entry(std::span<const uint8_t> payload);
+
+// The same checks as decode_transaction_entry, returning the event records themselves (owned
+// copies, in order; the commit record, if any, is checked and dropped).
+Result<std::vector<EventRecord>> decode_transaction_records(std::span<const uint8_t> payload);
+
+// Encodes one transaction as a Transaction entry's payload (segment_format::encode_transaction,
+// never flagged as a batch start): what decode_transaction_entry reads back.
+Result<std::vector<uint8_t>> encode_transaction_entry(const TransactionHeader& tx,
+                                                      uint64_t commit_timestamp_ns,
+                                                      std::span<const EventToWrite> events);
 
 // What the proposer made of a client transaction it accepted.
 struct Proposal {
