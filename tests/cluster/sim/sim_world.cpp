@@ -1,6 +1,8 @@
 #include "cluster/sim/sim_world.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <utility>
@@ -149,8 +151,9 @@ bool SimWorld::start_node(size_t i) {
   n.sync_pending = false;
   n.flush_pending = false;
   n.log = MemLog::open(n.disk, config_.partition_count);
-  if (!n.log) {
-    checker_.fail("node " + str(n.id) + ": MemLog::open failed");
+  if (!n.log || n.log->open_error()) {
+    checker_.fail("node " + str(n.id) + ": MemLog::open failed" +
+                  (n.log ? ": " + n.log->open_error()->to_string() : std::string()));
     return false;
   }
   BucketReplica::Options o;
@@ -179,6 +182,7 @@ bool SimWorld::start_node(size_t i) {
     return false;
   }
   n.replica = std::move(*r);
+  n.max_commit = n.log->applied_index();
   return true;
 }
 
@@ -588,7 +592,11 @@ void SimWorld::observe() {
     if (!n->replica) continue;
     const BucketReplica& r = *n->replica;
     if (r.role() == Role::Leader) checker_.on_leader(r.term(), n->id);
-    checker_.on_replica_state(n->id, r.applied_index(), r.commit_index());
+    // The core's commit index may step back (seen: a follower's by one); what was committed
+    // stays committed, so the bound is the highest seen since open (or the applied index the
+    // log reopened with).
+    n->max_commit = std::max(n->max_commit, r.commit_index());
+    checker_.on_replica_state(n->id, r.applied_index(), n->max_commit);
   }
 }
 

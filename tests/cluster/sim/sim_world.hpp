@@ -114,6 +114,7 @@ class SimWorld {
     bool sync_pending = false;
     bool flush_pending = false;
     bool restart_pending = false;
+    uint64_t max_commit = 0;  // highest commit index the replica reported since it opened
   };
   struct Stream {
     std::string name;
