@@ -61,7 +61,7 @@ uint64_t run_mixed(size_t nodes, uint64_t base, uint64_t fallback) {
     committed += w.stats().committed;
     crashes += w.stats().crashes + w.stats().fail_stops;
     if (!v.empty()) {
-      ADD_FAILURE() << report(w, v);
+      ADD_FAILURE() << (w.liveness_only() ? "LIVENESS " : "SAFETY ") << report(w, v);
       failures++;
     }
   }
@@ -94,7 +94,7 @@ uint64_t seeds_to_catch(Mutation m, const FaultMix& mix, size_t nodes, uint64_t 
     cfg.mutation = m;
     SimWorld w(cfg);
     const std::string v = w.run();
-    if (!v.empty()) {
+    if (!v.empty() && !w.liveness_only()) {  // only a safety violation counts as caught
       *first = report(w, v);
       return i + 1;
     }

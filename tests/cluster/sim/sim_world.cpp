@@ -1,4 +1,5 @@
 #include "cluster/sim/sim_world.hpp"
+#include "cluster/raft_shim.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -91,6 +92,8 @@ SimWorld::SimWorld(SimConfig config) : config_(std::move(config)), rng_(config_.
   if (f.partitions || f.asymmetric || f.crashes || f.power_loss || f.disk_errors || f.clock_jumps)
     schedule(now_ + rand(f.gap_ms / 2, f.gap_ms * 3 / 2), Event{});
   run_end_ = now_ + config_.run_ms;
+  if (const char* tr = std::getenv("SIM_TRACE"); tr != nullptr && *tr != '\0')
+    trace_from_ = std::strtoull(tr, nullptr, 10);
 }
 
 SimWorld::~SimWorld() {
@@ -243,6 +246,15 @@ void SimWorld::tick_node(size_t i) {
 }
 
 void SimWorld::deliver(Event& e) {
+  if (trace_from_ != kNever && now_ >= trace_from_) {
+    raft_shim_message_info info{};
+    if (raft_shim_message_peek(e.bytes.data(), e.bytes.size(), &info) == 0)
+      std::fprintf(stderr, "t=%llu deliver %zu->%zu kind %d term %llu prev %llu n %u%s\n",
+                   static_cast<unsigned long long>(now_), e.from + 1, e.node + 1, info.kind,
+                   static_cast<unsigned long long>(info.term),
+                   static_cast<unsigned long long>(info.prev_log_index), info.n_entries,
+                   blocked_[e.from][e.node] ? " blocked" : "");
+  }
   if (blocked_[e.from][e.node]) return;
   Node& n = *nodes_[e.node];
   if (!n.replica) return;
@@ -587,6 +599,28 @@ bool SimWorld::converged() {
   return leader_ready;
 }
 
+std::string SimWorld::describe_state() const {
+  std::string s;
+  for (const auto& n : nodes_) {
+    s += " [node " + str(n->id);
+    if (!n->replica) {
+      s += " down]";
+      continue;
+    }
+    const BucketReplica& r = *n->replica;
+    s += " role " + str(static_cast<uint64_t>(r.role())) + " term " + str(r.term()) + " leader " +
+         str(r.leader_id()) + (r.ready() ? " ready" : "") + " applied " + str(r.applied_index()) +
+         " commit " + str(r.commit_index()) + " durable " + str(n->log->durable_index()) +
+         " last " + str(n->log->last_index()) + " timeout " + str(r.next_timeout()) + " local " +
+         str(local_now(*n)) + "]";
+  }
+  for (size_t c = 0; c < clients_.size(); c++)
+    if (clients_[c].op)
+      s += " [client " + str(c) + " op " + str(clients_[c].op->id) + " attempt " +
+           str(clients_[c].op->attempt) + " to node " + str(clients_[c].guess + 1) + "]";
+  return s;
+}
+
 void SimWorld::observe() {
   for (const auto& n : nodes_) {
     if (!n->replica) continue;
@@ -610,7 +644,14 @@ std::string SimWorld::run() {
     if (ending_) {
       if (converged()) break;
       if (now_ > run_end_ + config_.settle_ms) {
-        checker_.fail("no convergence " + str(config_.settle_ms) + " ms after healing");
+        // Liveness, not safety: the safety checks of the end still run first.
+        const std::string state = describe_state();
+        checker_.final_check();
+        if (checker_.ok()) {
+          liveness_failure_ = true;
+          checker_.fail("liveness: no convergence " + str(config_.settle_ms) +
+                        " ms after healing:" + state);
+        }
         break;
       }
     }
@@ -640,6 +681,9 @@ std::string SimWorld::run() {
       break;
     }
     if (!checker_.ok()) break;
+    if (trace_from_ != kNever && now_ >= trace_from_)
+      std::fprintf(stderr, "t=%llu%s\n", static_cast<unsigned long long>(now_),
+                   describe_state().c_str());
     observe();
     checker_.check();
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -80,6 +81,9 @@ class SimWorld {
   std::string run();
   const SimStats& stats() const { return stats_; }
   const SimConfig& config() const { return config_; }
+  // The violation is only that the cluster did not converge after healing (every safety check
+  // held).
+  bool liveness_only() const { return liveness_failure_; }
 
  private:
   enum class Kind : uint8_t {
@@ -161,6 +165,7 @@ class SimWorld {
   void fault();
   void end_phase();
   bool converged();
+  std::string describe_state() const;
   void observe();
 
   SimConfig config_;
@@ -177,6 +182,8 @@ class SimWorld {
   uint64_t seq_ = 0;
   uint64_t run_end_ = 0;
   bool ending_ = false;
+  bool liveness_failure_ = false;
+  uint64_t trace_from_ = std::numeric_limits<uint64_t>::max();  // SIM_TRACE=<ms>: log to stderr
 };
 
 }  // namespace sierra::test::sim
