@@ -143,7 +143,7 @@ BucketReplica::Host SimWorld::make_host(size_t i) {
     e.kind = Kind::Sync;
     e.node = i;
     e.incarnation = inc;
-    schedule(now_ + rand(0, 3), std::move(e));
+    schedule(now_ + rand(0, config_.max_sync_delay_ms), std::move(e));
   };
   host.on_applied = [this, i](const AppliedTransaction& tx) { checker_.on_applied(i + 1, tx); };
   return host;

@@ -52,6 +52,7 @@ struct SimConfig {
   unsigned election_timeout_ms = 300;
   unsigned heartbeat_timeout_ms = 40;
   uint16_t partition_count = 4;
+  unsigned max_sync_delay_ms = 3;  // want_sync -> sync_log: 0..this (a slow disk: larger)
   cluster::Mutation mutation = cluster::Mutation::None;
 };
 
