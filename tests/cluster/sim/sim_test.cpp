@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "cluster/sim/sim_world.hpp"
 
@@ -44,11 +45,12 @@ std::string report(const SimWorld& w, const std::string& violation) {
          "ms: " + violation;
 }
 
-// Runs the seeds; every failing seed is reported (at most 5). Returns the number run.
+// Runs the seeds: every safety violation fails the test (at most 5 reported); a seed that only
+// failed to converge after healing is printed and counted (Sim.Liveness holds those).
 uint64_t run_mixed(size_t nodes, uint64_t base, uint64_t fallback) {
   const Seeds seeds = seeds_for(base, fallback);
   int failures = 0;
-  uint64_t acks = 0, committed = 0, crashes = 0;
+  uint64_t acks = 0, committed = 0, crashes = 0, ran = 0, stuck = 0;
   for (uint64_t i = 0; i < seeds.count && failures < 5; i++) {
     SimConfig cfg;
     cfg.seed = seeds.first + i;
@@ -58,26 +60,54 @@ uint64_t run_mixed(size_t nodes, uint64_t base, uint64_t fallback) {
     if (seeds.count == 1) std::printf("SIM_SEED=%llu\n", static_cast<unsigned long long>(cfg.seed));
     SimWorld w(cfg);
     const std::string v = w.run();
+    ran++;
     acks += w.stats().acks;
     committed += w.stats().committed;
     crashes += w.stats().crashes + w.stats().fail_stops;
-    if (!v.empty()) {
-      ADD_FAILURE() << (w.liveness_only() ? "LIVENESS " : "SAFETY ") << report(w, v);
-      failures++;
+    if (v.empty()) continue;
+    if (w.liveness_only()) {
+      stuck++;
+      std::printf("LIVENESS %s\n", report(w, v).c_str());
+      if (seeds.count == 1) ADD_FAILURE() << "LIVENESS " << report(w, v);
+      continue;
     }
+    ADD_FAILURE() << "SAFETY " << report(w, v);
+    failures++;
   }
-  std::printf("%zu nodes: %llu seeds, %llu acks, %llu committed, %llu crashes/fail-stops\n", nodes,
-              static_cast<unsigned long long>(seeds.count), static_cast<unsigned long long>(acks),
-              static_cast<unsigned long long>(committed), static_cast<unsigned long long>(crashes));
-  return seeds.count;
+  std::printf(
+      "%zu nodes: %llu seeds, %llu acks, %llu committed, %llu crashes/fail-stops, %llu seeds "
+      "without convergence\n",
+      nodes, static_cast<unsigned long long>(ran), static_cast<unsigned long long>(acks),
+      static_cast<unsigned long long>(committed), static_cast<unsigned long long>(crashes),
+      static_cast<unsigned long long>(stuck));
+  // Liveness after healing is not the safety claim, but must stay rare.
+  EXPECT_LE(stuck * 20, ran) << "more than 5% of the seeds did not converge";
+  return ran;
 }
 
 TEST(Sim, ThreeNodesMixedFaults) {
-  run_mixed(3, 1, 600);
+  run_mixed(3, 1, 2000);
 }
 
 TEST(Sim, FiveNodesMixedFaults) {
-  run_mixed(5, 1'000'001, 400);
+  run_mixed(5, 1'000'001, 1000);
+}
+
+// Seeds where a follower never caught up after healing (the leader sends it only empty
+// heartbeats after a reordered, stale AppendEntries rejection): must converge once fixed.
+TEST(Sim, LivenessKnownSeeds) {
+  const std::pair<size_t, uint64_t> cases[] = {{3, 638},  {3, 663},     {3, 782},     {3, 927},
+                                               {3, 1283}, {5, 1000015}, {5, 1000094}, {5, 1000157}};
+  for (const auto& [nodes, seed] : cases) {
+    SimConfig cfg;
+    cfg.seed = seed;
+    cfg.nodes = nodes;
+    cfg.clients = nodes == 3 ? 3 : 5;
+    cfg.max_sync_delay_ms = seed % 4 == 0 ? 40 : 3;
+    SimWorld w(cfg);
+    const std::string v = w.run();
+    EXPECT_EQ(v, "") << report(w, v);
+  }
 }
 
 // Runs a mutation with a fault mix until the checker reports a violation; returns how many
