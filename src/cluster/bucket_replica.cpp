@@ -123,7 +123,6 @@ class BucketReplica::Impl {
     }
     vote_ = vote;
     asked_to_ = log_.last_index();
-    reported_to_ = log_.durable_index();
     const raft_shim_update* u = nullptr;
     begin_step();
     int rv = raft_shim_start(core_.get(), now, vote.term, vote.voted_for, nullptr, 1,
@@ -140,6 +139,7 @@ class BucketReplica::Impl {
     if (rv == RAFT_SHIM_MALFORMED)  // the core did not step: the replica stays usable
       return fail_with(Errc::InvalidArgument, "malformed raft message dropped");
     if (rv != 0) return fail(shim_error(rv, "receive", core_.get()));
+
     return after_step(now, u);
   }
 
@@ -291,8 +291,14 @@ class BucketReplica::Impl {
         refs.push_back({u.entries[i].term, static_cast<LogEntryType>(u.entries[i].type),
                         std::span(u.entries[i].data, u.entries[i].len)});
       if (auto st = log_.append(u.first_index, refs); !st) return fail(st.error());
+      if (log_.last_index() != u.last_index)
+        return fail(Error{Errc::InvariantViolation,
+                          "after writing " + std::to_string(u.first_index) + ".." +
+                              std::to_string(u.first_index + u.n_entries - 1) +
+                              " the log ends at " + std::to_string(log_.last_index()) +
+                              ", the core's at " + std::to_string(u.last_index),
+                          0, 0});
       asked_to_ = u.first_index + u.n_entries - 1;
-      if (reported_to_ > asked_to_) reported_to_ = u.first_index - 1;
       wrote = true;
       if (host_.want_sync) host_.want_sync();
     }
@@ -311,7 +317,6 @@ class BucketReplica::Impl {
       begin_step();
       int rv = raft_shim_persisted(core_.get(), now, asked_to_, &next);
       if (rv != 0) return fail(shim_error(rv, "persisted", core_.get()));
-      reported_to_ = asked_to_;
       return next;
     }
     return static_cast<const raft_shim_update*>(nullptr);
@@ -374,9 +379,11 @@ class BucketReplica::Impl {
   }
 
   Status report_persisted(uint64_t now) {
-    const uint64_t upto = std::min(log_.durable_index(), asked_to_);
-    if (upto <= reported_to_) return {};
-    reported_to_ = upto;
+    // The core's own record of what it takes as persisted is the reference: it lowers it
+    // itself when it truncates a conflicting suffix.
+    const uint64_t upto =
+        std::min({log_.durable_index(), asked_to_, raft_shim_last_index(core_.get())});
+    if (upto <= raft_shim_last_stored(core_.get())) return {};
     const raft_shim_update* u = nullptr;
     begin_step();
     int rv = raft_shim_persisted(core_.get(), now, upto, &u);
@@ -476,7 +483,6 @@ class BucketReplica::Impl {
   bool ready_ = false;
   uint64_t barrier_index_ = 0;
   uint64_t asked_to_ = 0;       // last index an entries update wrote
-  uint64_t reported_to_ = 0;    // last index reported persisted
   uint64_t known_commit_ = 0;   // commit index as of the last update handled
   uint64_t first_pending_ = 0;  // proposals of this leadership not applied yet: [first, last]
   uint64_t last_pending_ = 0;

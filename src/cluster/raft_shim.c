@@ -143,7 +143,8 @@ struct raft_shim_core {
   int failed;
   raft_shim_load_entries_fn load;
   void* load_ctx;
-  char peer_address[24]; /* the sender's address for a received message: its id in decimal */
+  char peer_address[24];     /* the sender's address for a received message: its id in decimal */
+  uint64_t stale_rejections; /* AppendEntries rejections discarded as stale (raft_shim_receive) */
 
   struct raft_shim_update update;
   /* Copies of the update's entries: payloads in entry_bytes, views in entries. */
@@ -677,6 +678,25 @@ int raft_shim_receive(raft_shim_core* core, uint64_t now, const uint8_t* bytes, 
     }
     return RAFT_SHIM_MALFORMED;
   }
+  /* 0.22.1 bug (progressMaybeDecrement, probe state): a rejection older than a success that
+   * already raised the sender's match index moves next_index down to the match index; the
+   * leader then sends that follower only empty heartbeats for ever (match == next breaks the
+   * in-flight count). The pipeline state discards such a rejection as stale; do the same for
+   * every state, before the core sees it. */
+  if (kind == RAFT_APPEND_ENTRIES_RESULT && m.append_entries_result.rejected > 0 &&
+      raft_state(&core->raft) == RAFT_LEADER && term == raft_current_term(&core->raft)) {
+    raft_index match = 0;
+    if (raft_match_index(&core->raft, from, &match) == 0 &&
+        m.append_entries_result.rejected <= match) {
+      core->stale_rejections++;
+      struct raft_update none;
+      memset(&none, 0, sizeof none);
+      rv = build_update(core, &none);
+      if (rv != 0) return rv;
+      *out = &core->update;
+      return 0;
+    }
+  }
   struct raft_event ev;
   event_init(&ev, RAFT_RECEIVE, now);
   ev.receive.message = &m;
@@ -769,6 +789,12 @@ uint64_t raft_shim_commit_index(const raft_shim_core* core) {
 }
 uint64_t raft_shim_last_index(const raft_shim_core* core) {
   return raft_last_index((struct raft*)&core->raft); /* the library's getter is not const */
+}
+uint64_t raft_shim_last_stored(const raft_shim_core* core) {
+  return core->raft.last_stored;
+}
+uint64_t raft_shim_stale_rejections(const raft_shim_core* core) {
+  return core->stale_rejections;
 }
 uint64_t raft_shim_next_timeout(const raft_shim_core* core) {
   return raft_timeout(&core->raft);

@@ -180,6 +180,12 @@ uint64_t raft_shim_id(const raft_shim_core* core);
 uint64_t raft_shim_term(const raft_shim_core* core);
 uint64_t raft_shim_commit_index(const raft_shim_core* core);
 uint64_t raft_shim_last_index(const raft_shim_core* core);
+/* The last index the core takes as persisted (reported, or given at start; lowered when a
+ * conflicting suffix is truncated). */
+uint64_t raft_shim_last_stored(const raft_shim_core* core);
+/* How many AppendEntries rejections the shim discarded as stale (older than a success that
+ * already raised the sender's match index; a 0.22.1 work-around, see raft_shim_receive). */
+uint64_t raft_shim_stale_rejections(const raft_shim_core* core);
 uint64_t raft_shim_next_timeout(const raft_shim_core* core);
 uint8_t raft_shim_role(const raft_shim_core* core);
 uint64_t raft_shim_leader(const raft_shim_core* core);

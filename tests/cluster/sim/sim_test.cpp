@@ -34,6 +34,9 @@ struct Seeds {
 // SIM_SEED=n: that one seed; else SIM_SEEDS (or `fallback`) seeds from `base`.
 Seeds seeds_for(uint64_t base, uint64_t fallback) {
   if (auto one = env_number("SIM_SEED")) return {*one, 1};
+#ifdef SIERRA_SIM_QUICK
+  fallback = std::max<uint64_t>(1, fallback / 10);  // sanitizer builds: a tenth of the seeds
+#endif
   return {base, env_number("SIM_SEEDS").value_or(fallback)};
 }
 
@@ -45,13 +48,13 @@ std::string report(const SimWorld& w, const std::string& violation) {
          "ms: " + violation;
 }
 
-// Runs the seeds: every safety violation fails the test (at most 5 reported); a seed that only
-// failed to converge after healing is printed and counted (Sim.Liveness holds those).
+// Runs the seeds: every safety violation fails the test (at most 5 reported), and so does a seed
+// that did not converge after healing (liveness), reported apart.
 uint64_t run_mixed(size_t nodes, uint64_t base, uint64_t fallback) {
   const Seeds seeds = seeds_for(base, fallback);
   int failures = 0;
   uint64_t acks = 0, committed = 0, crashes = 0, ran = 0, stuck = 0;
-  for (uint64_t i = 0; i < seeds.count && failures < 5; i++) {
+  for (uint64_t i = 0; i < seeds.count && failures + stuck < 5; i++) {
     SimConfig cfg;
     cfg.seed = seeds.first + i;
     cfg.nodes = nodes;
@@ -68,7 +71,7 @@ uint64_t run_mixed(size_t nodes, uint64_t base, uint64_t fallback) {
     if (w.liveness_only()) {
       stuck++;
       std::printf("LIVENESS %s\n", report(w, v).c_str());
-      if (seeds.count == 1) ADD_FAILURE() << "LIVENESS " << report(w, v);
+      ADD_FAILURE() << "LIVENESS " << report(w, v);
       continue;
     }
     ADD_FAILURE() << "SAFETY " << report(w, v);
@@ -80,8 +83,6 @@ uint64_t run_mixed(size_t nodes, uint64_t base, uint64_t fallback) {
       nodes, static_cast<unsigned long long>(ran), static_cast<unsigned long long>(acks),
       static_cast<unsigned long long>(committed), static_cast<unsigned long long>(crashes),
       static_cast<unsigned long long>(stuck));
-  // Liveness after healing is not the safety claim, but must stay rare.
-  EXPECT_LE(stuck * 20, ran) << "more than 5% of the seeds did not converge";
   return ran;
 }
 
@@ -93,9 +94,10 @@ TEST(Sim, FiveNodesMixedFaults) {
   run_mixed(5, 1'000'001, 1000);
 }
 
-// Seeds where a follower never caught up after healing (the leader sends it only empty
-// heartbeats after a reordered, stale AppendEntries rejection): must converge once fixed.
-TEST(Sim, LivenessKnownSeeds) {
+// Seeds where, before the shim discarded stale AppendEntries rejections (raft_shim_receive), a
+// follower never caught up after healing: a reordered rejection older than a success made
+// 0.22.1's leader send it only empty heartbeats. They fail with that filter removed.
+TEST(Sim, StaleRejectionSeedsConverge) {
   const std::pair<size_t, uint64_t> cases[] = {{3, 638},  {3, 663},     {3, 782},     {3, 927},
                                                {3, 1283}, {5, 1000015}, {5, 1000094}, {5, 1000157}};
   for (const auto& [nodes, seed] : cases) {
