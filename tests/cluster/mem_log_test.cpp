@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/segment/format.hpp"
+#include "support/test_events.hpp"
 
 namespace sierra::test {
 namespace {
@@ -19,21 +20,7 @@ const PartitionId kPid = partition_id_for_key(kKey, kPartitions);
 
 NewEvent event(const std::string& stream, ExpectedVersion expected = ExpectedVersion::any(),
                std::optional<Uuid> id = std::nullopt, std::string payload = "data") {
-  NewEvent e;
-  e.event_id = id ? *id : new_event_id(partition_hash(kKey));
-  e.partition_key = kKey;
-  e.stream_id = stream;
-  e.expected_version = expected;
-  e.event_name = "Happened";
-  e.payload = std::move(payload);
-  e.fresh_id = !id.has_value();
-  return e;
-}
-
-Transaction tx_of(std::vector<NewEvent> events) {
-  auto tx = Transaction::make(std::move(events));
-  EXPECT_TRUE(tx) << tx.error().to_string();
-  return std::move(*tx);
+  return sierra::test::make_event(kKey, stream, expected, id, std::move(payload));
 }
 
 std::vector<uint8_t> bytes(std::string_view s) {

@@ -1,6 +1,7 @@
 // ReplicatedState driven directly (no log around it): proposals answered through Answers once
 // their entries are applied, rule-9 deferral and abandon, gapless checks, retries.
 #include "engine/replicated_state.hpp"
+#include "support/test_events.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 
 namespace sierra {
 namespace {
+using test::tx_of;
 
 constexpr uint16_t kPartitions = 4;
 
@@ -20,21 +22,7 @@ const PartitionId kPid = partition_id_for_key(kKey, kPartitions);
 
 NewEvent event(const std::string& stream, ExpectedVersion expected = ExpectedVersion::any(),
                std::optional<Uuid> id = std::nullopt) {
-  NewEvent e;
-  e.event_id = id ? *id : new_event_id(partition_hash(kKey));
-  e.partition_key = kKey;
-  e.stream_id = stream;
-  e.expected_version = expected;
-  e.event_name = "Happened";
-  e.payload = "data";
-  e.fresh_id = !id.has_value();
-  return e;
-}
-
-Transaction tx_of(std::vector<NewEvent> events) {
-  auto tx = Transaction::make(std::move(events));
-  EXPECT_TRUE(tx) << tx.error().to_string();
-  return std::move(*tx);
+  return sierra::test::make_event(kKey, stream, expected, id);
 }
 
 // A callback that records what it was given, and when (into a shared trace).
