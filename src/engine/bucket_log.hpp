@@ -2,6 +2,8 @@
 // replication layer at the indexes and terms it decides, visible to readers only once applied.
 // The same segment files, record format and indexes as a single-node bucket (docs/FORMAT.md);
 // Barrier and Configuration entries are control records (kind 3).
+// NOT IMPLEMENTED YET (issue 15): this is the planned interface; nothing defines or uses it, and
+// the tests run the replication core over tests/cluster/mem_log.hpp instead.
 #pragma once
 
 #include <filesystem>
