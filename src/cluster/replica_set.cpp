@@ -1,0 +1,242 @@
+// ReplicaSet: a node's bucket replicas on an io_context (replica_set.hpp).
+#include "cluster/replica_set.hpp"
+
+#include <asio.hpp>
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+
+namespace sierra::cluster {
+
+namespace {
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
+ public:
+  struct Bucket {
+    BucketId id = 0;
+    std::unique_ptr<BucketLog> log;
+    std::unique_ptr<BucketReplica> replica;
+    bool sync_posted = false;
+    bool flush_posted = false;
+    uint64_t incarnation = 0;  // bumped when the replica is dropped: stale posts are ignored
+  };
+
+  Impl(asio::io_context& io, Options o, Send send)
+      : io_(io), opts_(std::move(o)), send_(std::move(send)), timer_(io) {}
+
+  Status open() {
+    for (BucketId b : opts_.buckets) {
+      auto bucket = std::make_unique<Bucket>();
+      bucket->id = b;
+      buckets_.emplace(b, std::move(bucket));
+    }
+    for (auto& [id, b] : buckets_) {
+      if (auto s = open_bucket(*b); !s) return s;
+    }
+    arm_timer();
+    return {};
+  }
+
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    timer_.cancel();
+    for (auto& [id, b] : buckets_) {
+      ++b->incarnation;
+      b->replica.reset();
+      b->log.reset();
+    }
+  }
+
+  void on_frame(uint64_t, const Frame& f) {
+    if (stopped_ || f.kind != FrameKind::Raft) return;
+    auto it = buckets_.find(static_cast<BucketId>(f.group));
+    if (f.group > 0xffff || it == buckets_.end() || !it->second->replica) return;
+    Bucket& b = *it->second;
+    check(b, b.replica->receive(now_ms(), f.payload), "receive");
+  }
+
+  void append(BucketId bucket, PartitionId pid, Transaction tx,
+              BucketReplica::AppendCallback done) {
+    auto it = buckets_.find(bucket);
+    if (stopped_ || it == buckets_.end() || !it->second->replica) {
+      done(std::unexpected(Error{
+          Errc::NotLeader, "bucket " + std::to_string(bucket) + " is not served here", 0, 0}));
+      return;
+    }
+    Bucket& b = *it->second;
+    b.replica->append(pid, std::move(tx), std::move(done));
+    post_flush(b);
+  }
+
+  BucketStatus status(BucketId bucket) const {
+    BucketStatus s;
+    auto it = buckets_.find(bucket);
+    if (it == buckets_.end() || !it->second->replica) return s;
+    const BucketReplica& r = *it->second->replica;
+    s.open = true;
+    s.role = r.role();
+    s.leader = r.leader_id();
+    s.term = r.term();
+    s.commit_index = r.commit_index();
+    s.applied_index = r.applied_index();
+    s.ready = r.ready();
+    return s;
+  }
+
+  const BucketLog* log(BucketId bucket) const {
+    auto it = buckets_.find(bucket);
+    return it == buckets_.end() ? nullptr : it->second->log.get();
+  }
+
+  uint64_t reopens_ = 0;
+
+ private:
+  void say(LogLevel level, const std::string& msg) const {
+    if (opts_.log) opts_.log(level, msg);
+  }
+
+  Status open_bucket(Bucket& b) {
+    BucketLog::Options lo;
+    lo.dir = opts_.dir;
+    lo.bucket_id = b.id;
+    lo.partition_count = opts_.partition_count;
+    lo.segment_size = opts_.segment_size;
+    lo.env = opts_.env;
+    lo.log = opts_.log;
+    auto log = BucketLog::open(std::move(lo));
+    if (!log) return std::unexpected(log.error());
+    b.log = std::move(*log);
+    BucketReplica::Options ro;
+    ro.node_id = opts_.node_id;
+    ro.voters = opts_.voters;
+    ro.seed = static_cast<unsigned>(opts_.node_id * 1000003u + b.id * 7919u + reopens_);
+    ro.election_timeout_ms = opts_.election_timeout_ms;
+    ro.heartbeat_timeout_ms = opts_.heartbeat_timeout_ms;
+    BucketReplica::Host host;
+    const BucketId id = b.id;
+    host.send = [this, id](uint64_t to, std::vector<uint8_t> bytes) {
+      if (send_) send_(to, id, bytes);
+    };
+    host.want_sync = [this, id] { post_sync(*buckets_.at(id)); };
+    auto r = BucketReplica::open(std::move(ro), *b.log, std::move(host), now_ms());
+    if (!r) {
+      b.log.reset();
+      return std::unexpected(r.error());
+    }
+    b.replica = std::move(*r);
+    return {};
+  }
+
+  // A failed call: the replica is unusable (fail-stop). Drop it; reopen from the files later.
+  void check(Bucket& b, const Status& s, const char* what) {
+    if (s) return;
+    say(LogLevel::Error, "bucket " + std::to_string(b.id) + ": " + what + " failed: " +
+                             s.error().to_string() + "; the replica stops and is reopened in " +
+                             std::to_string(opts_.reopen_after_ms) + " ms");
+    ++b.incarnation;
+    b.replica.reset();
+    b.log.reset();
+    auto t = std::make_shared<asio::steady_timer>(io_);
+    t->expires_after(std::chrono::milliseconds(opts_.reopen_after_ms));
+    t->async_wait([self = shared_from_this(), t, id = b.id](std::error_code ec) {
+      if (ec || self->stopped_) return;
+      Bucket& bb = *self->buckets_.at(id);
+      ++self->reopens_;
+      if (auto st = self->open_bucket(bb); !st) {
+        self->check(bb, st, "reopen");
+      }
+    });
+  }
+
+  void post_sync(Bucket& b) {
+    if (b.sync_posted) return;
+    b.sync_posted = true;
+    asio::post(io_, [self = shared_from_this(), id = b.id, inc = b.incarnation] {
+      Bucket& bb = *self->buckets_.at(id);
+      bb.sync_posted = false;
+      if (self->stopped_ || bb.incarnation != inc || !bb.replica) return;
+      self->check(bb, bb.replica->sync_log(now_ms()), "sync");
+    });
+  }
+
+  void post_flush(Bucket& b) {
+    if (b.flush_posted) return;
+    b.flush_posted = true;
+    asio::post(io_, [self = shared_from_this(), id = b.id, inc = b.incarnation] {
+      Bucket& bb = *self->buckets_.at(id);
+      bb.flush_posted = false;
+      if (self->stopped_ || bb.incarnation != inc || !bb.replica) return;
+      self->check(bb, bb.replica->flush_proposals(now_ms()), "flush");
+    });
+  }
+
+  void arm_timer() {
+    timer_.expires_after(std::chrono::milliseconds(opts_.tick_ms));
+    timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (ec || self->stopped_) return;
+      const uint64_t now = now_ms();
+      for (auto& [id, b] : self->buckets_) {
+        if (b->replica && b->replica->next_timeout() <= now) {
+          self->check(*b, b->replica->tick(now), "tick");
+        }
+      }
+      self->arm_timer();
+    });
+  }
+
+  asio::io_context& io_;
+  Options opts_;
+  Send send_;
+  asio::steady_timer timer_;
+  std::map<BucketId, std::unique_ptr<Bucket>> buckets_;
+  bool stopped_ = false;
+};
+
+Result<std::unique_ptr<ReplicaSet>> ReplicaSet::open(asio::io_context& io, Options options,
+                                                     Send send) {
+  if (options.node_id == 0 || options.voters.empty() || options.buckets.empty()) {
+    return make_error(Errc::InvalidArgument, "a replica set needs a node id, voters and buckets");
+  }
+  auto impl = std::make_shared<Impl>(io, std::move(options), std::move(send));
+  if (auto s = impl->open(); !s) {
+    impl->stop();
+    return std::unexpected(s.error());
+  }
+  return std::make_unique<ReplicaSet>(PassKey{}, std::move(impl));
+}
+
+ReplicaSet::ReplicaSet(PassKey, std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ReplicaSet::~ReplicaSet() {
+  if (impl_) impl_->stop();
+}
+void ReplicaSet::on_frame(uint64_t from, const Frame& frame) {
+  impl_->on_frame(from, frame);
+}
+void ReplicaSet::append(BucketId bucket, PartitionId pid, Transaction tx,
+                        BucketReplica::AppendCallback done) {
+  impl_->append(bucket, pid, std::move(tx), std::move(done));
+}
+ReplicaSet::BucketStatus ReplicaSet::status(BucketId bucket) const {
+  return impl_->status(bucket);
+}
+const BucketLog* ReplicaSet::log(BucketId bucket) const {
+  return impl_->log(bucket);
+}
+uint64_t ReplicaSet::reopens() const {
+  return impl_->reopens_;
+}
+void ReplicaSet::stop() {
+  impl_->stop();
+}
+
+}  // namespace sierra::cluster
