@@ -77,4 +77,37 @@ Result<std::optional<Frame>> FrameReader::next() {
   return std::optional<Frame>(std::move(f));
 }
 
+void encode_raft_batch(std::vector<uint8_t>& out, std::span<const BatchItem> items) {
+  for (const BatchItem& it : items) {
+    const auto len = static_cast<uint32_t>(it.message.size());
+    const size_t at = out.size();
+    out.resize(at + 8);
+    std::memcpy(out.data() + at, &it.group, 4);
+    std::memcpy(out.data() + at + 4, &len, 4);
+    out.insert(out.end(), it.message.begin(), it.message.end());
+  }
+}
+
+Result<std::vector<BatchItem>> decode_raft_batch(std::span<const uint8_t> payload) {
+  std::vector<BatchItem> items;
+  size_t pos = 0;
+  while (pos < payload.size()) {
+    if (payload.size() - pos < 8) {
+      return make_error(Errc::CorruptRecord, "raft batch: truncated item header");
+    }
+    BatchItem it;
+    uint32_t len = 0;
+    std::memcpy(&it.group, payload.data() + pos, 4);
+    std::memcpy(&len, payload.data() + pos + 4, 4);
+    pos += 8;
+    if (len > payload.size() - pos) {
+      return make_error(Errc::CorruptRecord, "raft batch: item longer than the frame");
+    }
+    it.message = payload.subspan(pos, len);
+    pos += len;
+    items.push_back(it);
+  }
+  return items;
+}
+
 }  // namespace sierra::cluster

@@ -22,10 +22,10 @@
 namespace sierra::cluster {
 
 enum class FrameKind : uint8_t {
-  Hello = 1,       // node-level: who is speaking (node id, cluster id)
-  Raft = 2,        // one raft message of one group (raft_shim wire form)
-  Heartbeats = 3,  // node-level: the heartbeats of every group to this peer, coalesced
-  Forward = 4,     // a client command forwarded to the bucket's leader
+  Hello = 1,      // node-level: who is speaking (node id, cluster id)
+  Raft = 2,       // one raft message of one group (raft_shim wire form)
+  RaftBatch = 3,  // node-level: several groups' raft messages (a tick's heartbeats), coalesced
+  Forward = 4,    // a client command forwarded to the bucket's leader
   ForwardReply = 5,
 };
 
@@ -43,6 +43,15 @@ struct Frame {
 // Appends the encoded frame to `out`.
 void encode_frame(std::vector<uint8_t>& out, uint32_t group, FrameKind kind,
                   std::span<const uint8_t> payload);
+
+// A RaftBatch payload: repeated {u32 group, u32 length, length bytes of one raft message}.
+struct BatchItem {
+  uint32_t group = 0;
+  std::span<const uint8_t> message;
+};
+void encode_raft_batch(std::vector<uint8_t>& out, std::span<const BatchItem> items);
+// The items of a RaftBatch payload (views into it); CorruptRecord if it does not parse exactly.
+Result<std::vector<BatchItem>> decode_raft_batch(std::span<const uint8_t> payload);
 
 // Accumulates received bytes and yields whole, verified frames in order. A bad magic, a bad
 // CRC, an unknown kind or a length over the limit is an error (CorruptRecord / InvalidLength):

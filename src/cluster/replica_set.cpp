@@ -58,12 +58,24 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
   }
 
   void on_frame(uint64_t, const Frame& f) {
-    if (stopped_ || f.kind != FrameKind::Raft) return;
-    auto it = buckets_.find(static_cast<BucketId>(f.group));
-    if (f.group > 0xffff || it == buckets_.end() || !it->second->replica) return;
-    Bucket& b = *it->second;
-    check(b, b.replica->receive(now_ms(), f.payload), "receive");
+    if (stopped_) return;
+    if (f.kind == FrameKind::Raft) {
+      deliver(f.group, f.payload);
+    } else if (f.kind == FrameKind::RaftBatch) {
+      auto items = decode_raft_batch(f.payload);
+      if (!items) {
+        say(LogLevel::Warn, "a raft batch frame that does not parse: " + items.error().to_string());
+        return;
+      }
+      for (const BatchItem& it : *items) {
+        if (stopped_) return;
+        deliver(it.group, it.message);
+      }
+    }
   }
+
+  uint64_t messages_sent_ = 0;
+  uint64_t frames_sent_ = 0;
 
   void append(BucketId bucket, PartitionId pid, Transaction tx,
               BucketReplica::AppendCallback done) {
@@ -101,6 +113,59 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
   uint64_t reopens_ = 0;
 
  private:
+  // Messages at least this large leave in a frame of their own.
+  static constexpr size_t kBatchMessageLimit = 64 * 1024;
+  struct Outbox {
+    std::vector<std::pair<uint32_t, std::vector<uint8_t>>> items;
+  };
+
+  void deliver(uint32_t group, std::span<const uint8_t> message) {
+    auto it = buckets_.find(static_cast<BucketId>(group));
+    if (group > 0xffff || it == buckets_.end() || !it->second->replica) return;
+    Bucket& b = *it->second;
+    check(b, b.replica->receive(now_ms(), message), "receive");
+  }
+
+  void queue_message(uint64_t to, uint32_t group, std::vector<uint8_t> bytes) {
+    ++messages_sent_;
+    Outbox& box = outbox_[to];
+    if (bytes.size() >= kBatchMessageLimit) {
+      flush_outbox(to);  // keeps each group's messages in order
+      send_frame(to, FrameKind::Raft, group, bytes);
+      return;
+    }
+    box.items.emplace_back(group, std::move(bytes));
+    if (!outbox_posted_) {
+      outbox_posted_ = true;
+      asio::post(io_, [self = shared_from_this()] {
+        self->outbox_posted_ = false;
+        if (self->stopped_) return;
+        for (auto& [peer, b] : self->outbox_) self->flush_outbox(peer);
+      });
+    }
+  }
+
+  void flush_outbox(uint64_t to) {
+    Outbox& box = outbox_[to];
+    if (box.items.empty()) return;
+    if (box.items.size() == 1) {
+      send_frame(to, FrameKind::Raft, box.items[0].first, box.items[0].second);
+    } else {
+      std::vector<BatchItem> items;
+      items.reserve(box.items.size());
+      for (const auto& [group, bytes] : box.items) items.push_back(BatchItem{group, bytes});
+      std::vector<uint8_t> payload;
+      encode_raft_batch(payload, items);
+      send_frame(to, FrameKind::RaftBatch, kGroupNone, payload);
+    }
+    box.items.clear();
+  }
+
+  void send_frame(uint64_t to, FrameKind kind, uint32_t group, std::span<const uint8_t> payload) {
+    ++frames_sent_;
+    if (send_) send_(to, kind, group, payload);
+  }
+
   void say(LogLevel level, const std::string& msg) const {
     if (opts_.log) opts_.log(level, msg);
   }
@@ -125,7 +190,7 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
     BucketReplica::Host host;
     const BucketId id = b.id;
     host.send = [this, id](uint64_t to, std::vector<uint8_t> bytes) {
-      if (send_) send_(to, id, bytes);
+      queue_message(to, id, std::move(bytes));
     };
     host.want_sync = [this, id] { post_sync(*buckets_.at(id)); };
     auto r = BucketReplica::open(std::move(ro), *b.log, std::move(host), now_ms());
@@ -181,7 +246,14 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
   }
 
   void arm_timer() {
-    timer_.expires_after(std::chrono::milliseconds(opts_.tick_ms));
+    const unsigned tick = opts_.tick_ms != 0 ? opts_.tick_ms : opts_.heartbeat_timeout_ms;
+    // A fixed grid (not "tick after the last one ended"): heartbeats stay aligned.
+    const auto clock = std::chrono::steady_clock::now();
+    next_tick_ = next_tick_ == std::chrono::steady_clock::time_point{}
+                     ? clock + std::chrono::milliseconds(tick)
+                     : next_tick_ + std::chrono::milliseconds(tick);
+    if (next_tick_ < clock) next_tick_ = clock + std::chrono::milliseconds(tick);  // fell behind
+    timer_.expires_at(next_tick_);
     timer_.async_wait([self = shared_from_this()](std::error_code ec) {
       if (ec || self->stopped_) return;
       const uint64_t now = now_ms();
@@ -198,7 +270,10 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
   Options opts_;
   Send send_;
   asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point next_tick_{};
   std::map<BucketId, std::unique_ptr<Bucket>> buckets_;
+  std::map<uint64_t, Outbox> outbox_;  // by peer
+  bool outbox_posted_ = false;
   bool stopped_ = false;
 };
 
@@ -234,6 +309,12 @@ const BucketLog* ReplicaSet::log(BucketId bucket) const {
 }
 uint64_t ReplicaSet::reopens() const {
   return impl_->reopens_;
+}
+uint64_t ReplicaSet::messages_sent() const {
+  return impl_->messages_sent_;
+}
+uint64_t ReplicaSet::frames_sent() const {
+  return impl_->frames_sent_;
 }
 void ReplicaSet::stop() {
   impl_->stop();

@@ -1,9 +1,11 @@
 // Every bucket replica of one node, driven in real time on one io_context (issue 16): each
 // bucket's BucketLog under the node's data directory and its BucketReplica; Raft messages go
-// out through a send function (the Transport) as Raft frames whose group is the bucket id, and
-// come in through on_frame(). The set ticks the replicas on a timer, coalesces the fsync a
-// replica asks for and the flush of queued appends into one posted call per bucket, and reopens
-// a replica that failed (fail-stop) from its files after a delay.
+// out through a send function (the Transport) and come in through on_frame(). The messages to
+// one peer produced in one turn of the io_context (a tick's heartbeats of every group, say) leave
+// as one RaftBatch frame; a lone message, or a large one, as a Raft frame whose group is the
+// bucket id. The set ticks the replicas on a timer, coalesces the fsync a replica asks for and
+// the flush of queued appends into one posted call per bucket, and reopens a replica that failed
+// (fail-stop) from its files after a delay.
 //
 // Threading: everything on the io_context's one thread; callbacks run there.
 #pragma once
@@ -29,7 +31,8 @@ namespace sierra::cluster {
 
 class ReplicaSet {
  public:
-  using Send = std::function<bool(uint64_t to, uint32_t group, std::span<const uint8_t> bytes)>;
+  using Send = std::function<bool(uint64_t to, FrameKind kind, uint32_t group,
+                                  std::span<const uint8_t> payload)>;
 
   struct Options {
     uint64_t node_id = 0;
@@ -40,7 +43,9 @@ class ReplicaSet {
     uint64_t segment_size = 256ull * 1024 * 1024;
     unsigned election_timeout_ms = 1000;
     unsigned heartbeat_timeout_ms = 100;
-    unsigned tick_ms = 10;  // how often due replicas are ticked
+    // How often due replicas are ticked (0: the heartbeat timeout). Every replica is ticked on
+    // the same grid, so the leaders' heartbeats fall due on the same tick and leave together.
+    unsigned tick_ms = 0;
     unsigned reopen_after_ms = 500;
     std::shared_ptr<Env> env;  // null: the real filesystem
     LogSink log;
@@ -60,7 +65,8 @@ class ReplicaSet {
   static Result<std::unique_ptr<ReplicaSet>> open(asio::io_context& io, Options options, Send send);
   ~ReplicaSet();  // stop()
 
-  // A frame from peer `from` (Raft frames of a bucket this set holds; others are ignored).
+  // A frame from peer `from` (Raft and RaftBatch frames; messages of buckets this set does not
+  // hold, and other kinds, are ignored).
   void on_frame(uint64_t from, const Frame& frame);
   // A client append to `bucket`: NotLeader at once when this node does not lead it (nothing
   // proposed), else answered once applied (or rejected, or OutcomeUnknown).
@@ -70,6 +76,9 @@ class ReplicaSet {
   // The bucket's log (null while it is being reopened), for reads and checks.
   const BucketLog* log(BucketId bucket) const;
   uint64_t reopens() const;
+  // Raft messages sent, and the frames that carried them.
+  uint64_t messages_sent() const;
+  uint64_t frames_sent() const;
   // Stops the timers and closes every replica and log (nothing more is sent). Idempotent.
   void stop();
 

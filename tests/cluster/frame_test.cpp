@@ -14,7 +14,7 @@ std::vector<uint8_t> bytes(std::string_view s) {
 TEST(Frame, RoundTripsWhenFedOneByteAtATime) {
   std::vector<uint8_t> wire;
   encode_frame(wire, 3, FrameKind::Raft, bytes("hello"));
-  encode_frame(wire, kGroupNone, FrameKind::Heartbeats, {});
+  encode_frame(wire, kGroupNone, FrameKind::RaftBatch, {});
   encode_frame(wire, 7, FrameKind::Forward, bytes(std::string(70000, 'x')));
   FrameReader r;
   std::vector<Frame> got;
@@ -62,6 +62,27 @@ TEST(Frame, OversizedLengthIsAnErrorBeforeItsBytesArrive) {
   auto f = r.next();
   ASSERT_FALSE(f);
   EXPECT_EQ(f.error().code, Errc::InvalidLength);
+}
+
+TEST(RaftBatch, RoundTripsAndRefusesBadPayloads) {
+  const std::vector<uint8_t> a{1, 2, 3}, b{}, c(300, 7);
+  const std::vector<BatchItem> items{{5, a}, {6, b}, {0xffff, c}};
+  std::vector<uint8_t> payload;
+  encode_raft_batch(payload, items);
+  EXPECT_EQ(payload.size(), 3 * 8 + 3 + 0 + 300u);
+  auto got = decode_raft_batch(payload);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_EQ((*got)[0].group, 5u);
+  EXPECT_EQ(std::vector<uint8_t>((*got)[0].message.begin(), (*got)[0].message.end()), a);
+  EXPECT_TRUE((*got)[1].message.empty());
+  EXPECT_EQ((*got)[2].group, 0xffffu);
+  EXPECT_EQ((*got)[2].message.size(), 300u);
+  EXPECT_TRUE(decode_raft_batch({})->empty());
+  auto cut = payload;
+  cut.pop_back();
+  EXPECT_FALSE(decode_raft_batch(cut));
+  EXPECT_FALSE(decode_raft_batch(std::span<const uint8_t>(payload).first(5)));
 }
 
 }  // namespace

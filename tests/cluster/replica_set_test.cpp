@@ -25,7 +25,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr uint16_t kPartitions = 4;
-const std::vector<BucketId> kBuckets{0, 1};
 
 bool run_until(asio::io_context& io, const std::function<bool()>& done,
                std::chrono::milliseconds limit) {
@@ -38,10 +37,18 @@ bool run_until(asio::io_context& io, const std::function<bool()>& done,
   return true;
 }
 
-uint16_t free_port() {
+// `n` distinct free loopback ports (all held while they are picked, then released: the tests
+// start and restart nodes on them).
+std::vector<uint16_t> free_ports(size_t n) {
   asio::io_context io;
-  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> held;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    held.push_back(std::make_unique<asio::ip::tcp::acceptor>(
+        io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+    ports.push_back(held.back()->local_endpoint().port());
+  }
+  return ports;
 }
 
 struct Node {
@@ -56,9 +63,10 @@ class ReplicaSetTest : public ::testing::Test {
  protected:
   void SetUp() override {
     nodes_.resize(3);
+    const auto ports = free_ports(3);
     for (size_t i = 0; i < 3; ++i) {
       nodes_[i].id = i + 1;
-      nodes_[i].port = free_port();
+      nodes_[i].port = ports[i];
       nodes_[i].dir = std::make_unique<test_support::TempDir>("replica-set");
     }
     for (size_t i = 0; i < 3; ++i) start(i);
@@ -86,14 +94,14 @@ class ReplicaSetTest : public ::testing::Test {
     so.node_id = n.id;
     so.voters = {1, 2, 3};
     so.dir = n.dir->path();
-    so.buckets = kBuckets;
+    so.buckets = buckets_;
     so.partition_count = kPartitions;
     so.segment_size = 64 * 1024;
     so.election_timeout_ms = 300;
     so.heartbeat_timeout_ms = 30;
     auto s = ReplicaSet::open(
-        io_, so, [self](uint64_t peer, uint32_t group, std::span<const uint8_t> b) {
-          return self->transport && self->transport->send(peer, group, FrameKind::Raft, b);
+        io_, so, [self](uint64_t peer, FrameKind kind, uint32_t group, std::span<const uint8_t> b) {
+          return self->transport && self->transport->send(peer, group, kind, b);
         });
     ASSERT_TRUE(s) << s.error().to_string();
     n.set = std::move(*s);
@@ -110,7 +118,7 @@ class ReplicaSetTest : public ::testing::Test {
     return std::nullopt;
   }
   bool all_led() {
-    for (BucketId b : kBuckets)
+    for (BucketId b : buckets_)
       if (!leader(b)) return false;
     return true;
   }
@@ -173,16 +181,22 @@ class ReplicaSetTest : public ::testing::Test {
     }
   }
 
+  std::vector<BucketId> buckets_{0, 1};
   asio::io_context io_;
   std::vector<Node> nodes_;
+};
+
+class ReplicaSetManyBuckets : public ReplicaSetTest {
+ protected:
+  ReplicaSetManyBuckets() { buckets_ = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}; }
 };
 
 TEST_F(ReplicaSetTest, ThreeNodesOverTcpActAsOneAndSurviveTheLossOfALeader) {
   ASSERT_TRUE(run_until(
       io_, [&] { return all_led(); }, 10000ms))
       << "no leader for every bucket";
-  for (BucketId b : kBuckets) EXPECT_EQ(append_many(b, "orders", 0, 30), 30);
-  for (BucketId b : kBuckets) {
+  for (BucketId b : buckets_) EXPECT_EQ(append_many(b, "orders", 0, 30), 30);
+  for (BucketId b : buckets_) {
     const uint64_t idx = nodes_[*leader(b)].set->status(b).applied_index;
     ASSERT_TRUE(run_until(
         io_, [&] { return applied_everywhere(b, idx); }, 5000ms));
@@ -201,7 +215,7 @@ TEST_F(ReplicaSetTest, ThreeNodesOverTcpActAsOneAndSurviveTheLossOfALeader) {
 
   // It comes back on its files and catches up.
   start(old);
-  for (BucketId b : kBuckets) {
+  for (BucketId b : buckets_) {
     ASSERT_TRUE(leader(b) || run_until(
                                  io_, [&] { return leader(b).has_value(); }, 10000ms));
     const uint64_t idx = nodes_[*leader(b)].set->status(b).applied_index;
@@ -233,6 +247,32 @@ TEST_F(ReplicaSetTest, FollowersAnswerNotLeader) {
       io_, [&] { return got.has_value(); }, 1000ms));
   ASSERT_FALSE(*got);
   EXPECT_EQ(got->error().code, Errc::NotLeader);
+}
+
+TEST_F(ReplicaSetManyBuckets, HeartbeatsOfEveryGroupShareOneFramePerPeer) {
+  ASSERT_TRUE(run_until(
+      io_, [&] { return all_led(); }, 10000ms));
+  // Idle: only heartbeats and their answers flow. Count over a second.
+  std::vector<uint64_t> msgs0, frames0;
+  for (auto& n : nodes_) {
+    msgs0.push_back(n.set->messages_sent());
+    frames0.push_back(n.set->frames_sent());
+  }
+  run_until(
+      io_, [] { return false; }, 1000ms);
+  uint64_t msgs = 0, frames = 0;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    msgs += nodes_[i].set->messages_sent() - msgs0[i];
+    frames += nodes_[i].set->frames_sent() - frames0[i];
+  }
+  std::printf("12 groups, 1 s idle: %llu raft messages in %llu frames\n",
+              static_cast<unsigned long long>(msgs), static_cast<unsigned long long>(frames));
+  // 12 groups whose leaders heartbeat every 30 ms: ~48 messages a tick; each node sends at most
+  // one heartbeat frame and one answer frame per peer a tick (~12 frames), whatever the groups.
+  EXPECT_GT(msgs, 300u);
+  EXPECT_LT(frames * 3, msgs);  // one frame per message without coalescing
+  // Still one database: appends commit.
+  EXPECT_EQ(append_many(7, "s", 0, 5), 5);
 }
 
 }  // namespace

@@ -38,10 +38,18 @@ bool run_until(asio::io_context& io, const std::function<bool()>& done,
 }
 
 // A free loopback port (bound and released: tests restart a node on the same port).
-uint16_t free_port() {
+// `n` distinct free loopback ports (all held while they are picked, then released: the tests
+// start and restart nodes on them).
+std::vector<uint16_t> free_ports(size_t n) {
   asio::io_context io;
-  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> held;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    held.push_back(std::make_unique<asio::ip::tcp::acceptor>(
+        io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+    ports.push_back(held.back()->local_endpoint().port());
+  }
+  return ports;
 }
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
@@ -61,9 +69,10 @@ class TransportTest : public ::testing::Test {
   // Nodes 1..n on fixed loopback ports, each knowing the others.
   void make(size_t n, uint64_t cluster = 7, bool faults = false, size_t max_queued = 4 << 20) {
     nodes_.resize(n);
+    const auto ports = free_ports(n);
     for (size_t i = 0; i < n; ++i) {
       nodes_[i].id = i + 1;
-      nodes_[i].port = free_port();
+      nodes_[i].port = ports[i];
     }
     for (size_t i = 0; i < n; ++i) start(i, cluster, faults, max_queued);
   }
@@ -179,8 +188,9 @@ TEST_F(TransportTest, QueueIsBoundedWhileThePeerIsAway) {
   nodes_.resize(2);
   nodes_[0].id = 1;
   nodes_[1].id = 2;
-  nodes_[0].port = free_port();
-  nodes_[1].port = free_port();  // nobody listens there
+  const auto ports = free_ports(2);
+  nodes_[0].port = ports[0];
+  nodes_[1].port = ports[1];  // nobody listens there
   start(0, 7, false, /*max_queued=*/64 * 1024);
   const std::string kb(1000, 'q');
   int accepted = 0;
@@ -199,9 +209,10 @@ TEST_F(TransportTest, QueueIsBoundedWhileThePeerIsAway) {
 
 TEST_F(TransportTest, WrongClusterIdIsRefused) {
   nodes_.resize(2);
+  const auto ports = free_ports(2);
   for (size_t i = 0; i < 2; ++i) {
     nodes_[i].id = i + 1;
-    nodes_[i].port = free_port();
+    nodes_[i].port = ports[i];
   }
   start(0, /*cluster=*/7);
   start(1, /*cluster=*/8);
