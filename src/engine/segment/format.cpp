@@ -388,4 +388,69 @@ std::array<uint8_t, 5> encode_confirmation(const Uuid& txid, uint8_t count) {
   return out;
 }
 
+Status encode_control_record(std::vector<uint8_t>& out, uint64_t log_position, uint64_t term,
+                             uint8_t type, std::span<const uint8_t> payload) {
+  if (type != kControlBarrier && type != kControlConfiguration) {
+    return make_error(Errc::InvalidArgument,
+                      "control record type " + std::to_string(type) + " is not 2 or 3");
+  }
+  if (payload.size() > (size_t{1} << 30)) {
+    return make_error(Errc::InvalidArgument, "control record payload larger than 1 GiB");
+  }
+  const auto len = static_cast<uint32_t>(kControlFixedSize + payload.size());
+  const size_t base = out.size();
+  out.resize(base + len, 0);
+  uint8_t* p = out.data() + base;
+  const TransactionHeader tx{log_position, term, Uuid{}};
+  put_common(p, len, kKindControl, tx, confirmation_crc(tx.transaction_id.bytes.data(), 0), 0);
+  p[kControlTypeOffset] = type;
+  put<uint32_t>(p + kControlPayloadLenOffset, static_cast<uint32_t>(payload.size()));
+  if (!payload.empty()) std::memcpy(p + kControlFixedSize, payload.data(), payload.size());
+  put<uint32_t>(p + kCrcOffset, record_crc(p, len));
+  return {};
+}
+
+Result<ControlRecord> decode_control_record(std::span<const uint8_t> bytes, uint64_t offset) {
+  auto flags = check_record(bytes, offset, /*header_only=*/false);
+  if (!flags) return std::unexpected(std::move(flags.error()));
+  const uint8_t* p = bytes.data();
+  if (p[kKindOffset] != kKindControl) {
+    return make_error(Errc::CorruptRecord,
+                      "record kind " + std::to_string(p[kKindOffset]) + " is not a control record",
+                      offset);
+  }
+  const uint32_t len = get<uint32_t>(p + kLengthOffset);
+  if (*flags != 0 || len < kControlFixedSize) {
+    return make_error(Errc::CorruptRecord, "control record with flags or too short", offset);
+  }
+  const uint32_t payload_len = get<uint32_t>(p + kControlPayloadLenOffset);
+  if (payload_len != len - kControlFixedSize) {
+    return make_error(Errc::CorruptRecord,
+                      "control record payload length " + std::to_string(payload_len) +
+                          " does not match its record length " + std::to_string(len),
+                      offset);
+  }
+  for (size_t i = 0; i < 16; ++i) {
+    if (p[kTxidOffset + i] != 0) {
+      return make_error(Errc::CorruptRecord, "control record with a transaction id", offset);
+    }
+  }
+  if (p[kConfirmationOffset] != 0 || p[kControlTypeOffset + 1] != 0 ||
+      p[kControlTypeOffset + 2] != 0 || p[kControlTypeOffset + 3] != 0) {
+    return make_error(Errc::CorruptRecord, "control record reserved bytes are not zero", offset);
+  }
+  const uint8_t type = p[kControlTypeOffset];
+  if (type != kControlBarrier && type != kControlConfiguration) {
+    return make_error(Errc::CorruptRecord, "control record type " + std::to_string(type), offset);
+  }
+  ControlRecord r;
+  r.offset = offset;
+  r.length = len;
+  r.log_position = get<uint64_t>(p + kLogPositionOffset);
+  r.term = get<uint64_t>(p + kTermOffset);
+  r.type = type;
+  r.payload = bytes.subspan(kControlFixedSize, payload_len);
+  return r;
+}
+
 }  // namespace sierra::segment_format

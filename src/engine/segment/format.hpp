@@ -24,6 +24,9 @@ inline constexpr size_t kHeaderSize = 64;
 // Record kinds (byte at kKindOffset).
 inline constexpr uint8_t kKindEvent = 1;
 inline constexpr uint8_t kKindCommit = 2;
+// A replicated bucket's control entry (BucketLog, docs/FORMAT.md "Control records"): a barrier
+// or a configuration of the replication layer. Single-node buckets never write one.
+inline constexpr uint8_t kKindControl = 3;
 
 // Common record prefix (see docs/FORMAT.md for the table).
 inline constexpr size_t kLengthOffset = 0;  // u32 total record length
@@ -63,6 +66,14 @@ inline constexpr size_t kEventFixedSize = 120;  // body follows: stream id, name
 // Commit record.
 inline constexpr size_t kEventCountOffset = 56;  // u32
 inline constexpr size_t kCommitSize = 60;
+
+// Control record (kind 3): the common prefix with a zero transaction id, then its entry type
+// (2 barrier, 3 configuration: the LogEntryType codes), three zero bytes, and its payload.
+inline constexpr size_t kControlTypeOffset = 56;        // u8
+inline constexpr size_t kControlPayloadLenOffset = 60;  // u32
+inline constexpr size_t kControlFixedSize = 64;         // payload follows
+inline constexpr uint8_t kControlBarrier = 2;
+inline constexpr uint8_t kControlConfiguration = 3;
 
 // Smallest prefix that tells a record's length and kind.
 inline constexpr size_t kMinRecordSize = kCommitSize;
@@ -108,6 +119,24 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, uint64_t offset, bo
 // `bytes` and returns true; a valid commit record returns false and leaves `out` unchanged.
 Result<bool> decode_event_view(std::span<const uint8_t> bytes, uint64_t offset, bool header_only,
                                EventView& out);
+
+// A decoded control record; `payload` points into the bytes it was decoded from.
+struct ControlRecord {
+  uint64_t offset = 0;
+  uint32_t length = 0;
+  uint64_t log_position = 0;
+  uint64_t term = 0;
+  uint8_t type = 0;
+  std::span<const uint8_t> payload;
+};
+
+// Appends a control record (type kControlBarrier or kControlConfiguration) to `out`.
+// InvalidArgument for another type or a payload over 1 GiB.
+Status encode_control_record(std::vector<uint8_t>& out, uint64_t log_position, uint64_t term,
+                             uint8_t type, std::span<const uint8_t> payload);
+// Decodes and verifies (length, both checksums, zero transaction id and reserved bytes, known
+// type) the control record at the start of `bytes`, which must hold it whole.
+Result<ControlRecord> decode_control_record(std::span<const uint8_t> bytes, uint64_t offset);
 
 // Reads the u32 length field of a record prefix (no validation).
 uint32_t peek_record_length(std::span<const uint8_t> prefix);
