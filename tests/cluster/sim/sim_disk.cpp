@@ -255,8 +255,14 @@ void SimDisk::power_loss(std::mt19937_64& rng) {
     const Fate fate = forced_fate ? *forced_fate : static_cast<Fate>(rng() % 3);
     if (fate == Fate::Keep) continue;  // the page cache had reached the disk
     uint64_t target = f.durable_size;
-    if (fate == Fate::Prefix && f.size > f.durable_size)
-      target += rng() % (f.size - f.durable_size + 1);
+    if (fate == Fate::Prefix && f.size > f.durable_size) {
+      // The cut points: the durable size, the multiples of sector_size inside the tail, its end.
+      const uint64_t unit = std::max<uint64_t>(1, sector_size);
+      const uint64_t first = (f.durable_size / unit + 1) * unit;
+      const uint64_t inner = first < f.size ? (f.size - 1 - first) / unit + 1 : 0;
+      const uint64_t pick = rng() % (inner + 2);
+      target = pick == 0 ? f.durable_size : pick > inner ? f.size : first + (pick - 1) * unit;
+    }
     if (::truncate(path.c_str(), static_cast<off_t>(target)) != 0) continue;
     if (f.size > target) lost_bytes_ += f.size - target;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);

@@ -54,6 +54,11 @@ class SimDisk final : public Env {
   // What a power loss does to a file's unsynced changes.
   enum class Fate : uint8_t { Keep, Drop, Prefix };
   std::optional<Fate> forced_fate;  // tests: every file gets this fate instead of a random one
+  // The unit of a torn write: a Prefix fate cuts the unsynced tail at a multiple of it (an
+  // offset in the file) or keeps it whole. 1: anywhere (a byte-granular tear); 512: what a disk
+  // that writes sectors atomically, under a filesystem that writes data before the size that
+  // covers it (ext4 data=ordered), can leave.
+  uint64_t sector_size = 1;
 
   // ------------------------------------------------------------------ Env
   std::expected<int, int> open(const std::filesystem::path& path, int flags, bool creates) override;

@@ -110,6 +110,25 @@ TEST_F(SimDiskTest, UnsyncedTailFatesArePrefixes) {
   EXPECT_GE(seen.size(), 4u);  // some strict prefixes too
 }
 
+// With 512-byte sectors, a torn tail ends at the durable size, at a sector boundary or at the
+// end of what was written.
+TEST_F(SimDiskTest, TornTailCutAtSectorBoundaries) {
+  std::set<uint64_t> seen;
+  for (uint64_t seed = 0; seed < 40; seed++) {
+    auto disk = make_disk("n" + std::to_string(seed));
+    disk->sector_size = 512;
+    disk->forced_fate = SimDisk::Fate::Prefix;
+    File f = create(disk, "data.evts");
+    write(f, std::string(700, 'd'), 0);
+    ASSERT_TRUE(f.datasync());
+    write(f, std::string(1300, 'u'), 700);
+    std::mt19937_64 rng(seed);
+    disk->power_loss(rng);
+    seen.insert(fs::file_size(disk->root() / "data.evts"));
+  }
+  EXPECT_EQ(seen, (std::set<uint64_t>{700, 1024, 1536, 2000}));
+}
+
 TEST_F(SimDiskTest, OverwriteOfSyncedBytesRestored) {
   for (auto fate : {SimDisk::Fate::Drop, SimDisk::Fate::Prefix, SimDisk::Fate::Keep}) {
     auto disk = make_disk("n" + std::to_string(static_cast<int>(fate)));
