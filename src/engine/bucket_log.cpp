@@ -152,9 +152,10 @@ Result<BucketLog::Impl::Segment> BucketLog::Impl::create_segment(SegmentId id) {
   }
   seg.size = header.size();
   if (!exists) {
-    if (auto s = sync_directory(*dir, *opts_.env); !s) return std::unexpected(std::move(s.error()));
-    if (auto s = sync_directory(dir->parent_path(), *opts_.env); !s) {
-      return std::unexpected(std::move(s.error()));
+    // The file's entry, and the directories ensure_segment_dir may have just made (the
+    // segment's, and the bucket's "segments" for the first one).
+    for (const fs::path& d : {*dir, dir->parent_path(), dir->parent_path().parent_path()}) {
+      if (auto s = sync_directory(d, *opts_.env); !s) return std::unexpected(std::move(s.error()));
     }
   }
   return seg;
@@ -263,18 +264,29 @@ Status BucketLog::Impl::open() {
   bucket_dir_ = bucket_dir(opts_.dir, opts_.bucket_id);
   raft_dir_ = bucket_dir_ / "raft";
   std::error_code ec;
+  const bool fresh = !fs::exists(raft_dir_, ec);
   fs::create_directories(raft_dir_, ec);
   if (ec) return errno_error(ec.value(), "create directory " + raft_dir_.string());
-  if (auto s = sync_directory(bucket_dir_, *opts_.env); !s) return s;
+  if (fresh) {
+    // Every directory entry on the way down may be new: make them durable, or a power loss could
+    // take the whole bucket with it.
+    for (fs::path d = raft_dir_.parent_path();; d = d.parent_path()) {
+      if (auto s = sync_directory(d, *opts_.env); !s) return s;
+      if (d == opts_.dir || d == d.parent_path() || !d.has_relative_path()) break;
+      if (d.lexically_normal() == opts_.dir.lexically_normal()) break;
+    }
+  }
 
-  auto vote = SlotPair::open(raft_dir_, "vote", kVoteMagic, 16, opts_.env);
+  auto vote =
+      SlotPair::open(raft_dir_, "vote", kVoteMagic, 16, SlotPair::Saves::Durable, opts_.env);
   if (!vote) return std::unexpected(std::move(vote.error()));
   vote_file_.emplace(std::move(*vote));
   if (const auto& cur = vote_file_->current()) {
     vote_.term = get_u64(cur->data());
     vote_.voted_for = get_u64(cur->data() + 8);
   }
-  auto applied = SlotPair::open(raft_dir_, "applied", kAppliedMagic, 8, opts_.env);
+  auto applied =
+      SlotPair::open(raft_dir_, "applied", kAppliedMagic, 8, SlotPair::Saves::Lazy, opts_.env);
   if (!applied) return std::unexpected(std::move(applied.error()));
   applied_file_.emplace(std::move(*applied));
   uint64_t persisted_applied = 0;

@@ -56,7 +56,8 @@ std::optional<Slot> parse(std::span<const uint8_t> bytes, uint32_t magic, size_t
 }  // namespace
 
 Result<SlotPair> SlotPair::open(const std::filesystem::path& dir, const std::string& name,
-                                uint32_t magic, size_t payload_size, std::shared_ptr<Env> env) {
+                                uint32_t magic, size_t payload_size, Saves saves,
+                                std::shared_ptr<Env> env) {
   if (payload_size == 0 || payload_size > 1024) {
     return make_error(Errc::InvalidArgument, "slot payload size must be 1..1024 bytes");
   }
@@ -86,7 +87,7 @@ Result<SlotPair> SlotPair::open(const std::filesystem::path& dir, const std::str
   if (created) {
     if (auto s = sync_directory(dir, *env); !s) return std::unexpected(std::move(s.error()));
   }
-  if (!slots[0] && !slots[1] && held_bytes[0] && held_bytes[1]) {
+  if (!slots[0] && !slots[1] && held_bytes[0] && held_bytes[1] && saves == Saves::Durable) {
     return make_error(Errc::CorruptRecord, "neither " + (dir / (name + ".0")).string() + " nor " +
                                                name + ".1 holds a valid slot");
   }

@@ -23,11 +23,17 @@ namespace sierra {
 
 class SlotPair {
  public:
+  // How the owner saves: every save durable, or some without a sync (then a power loss can
+  // tear both copies, and nothing saved is what is left).
+  enum class Saves { Durable, Lazy };
+
   // Opens <dir>/<name>.0 and .1, creating the missing ones (and syncing `dir`). `magic` tells
-  // this pair's files from others'. A slot of another size or magic is invalid; when both files
-  // hold bytes and neither is valid, CorruptRecord (a torn write can damage only one).
+  // this pair's files from others'. A slot of another size or magic is invalid. When both files
+  // hold bytes and neither is valid: with Saves::Durable, CorruptRecord (a torn write can damage
+  // only one); with Saves::Lazy, current() is empty.
   static Result<SlotPair> open(const std::filesystem::path& dir, const std::string& name,
-                               uint32_t magic, size_t payload_size, std::shared_ptr<Env> env);
+                               uint32_t magic, size_t payload_size, Saves saves,
+                               std::shared_ptr<Env> env);
 
   // The newest valid payload; nullopt when nothing was ever saved.
   const std::optional<std::vector<uint8_t>>& current() const { return current_; }
