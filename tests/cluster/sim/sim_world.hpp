@@ -55,9 +55,9 @@ struct SimConfig {
   uint64_t seed = 1;
   Storage storage = Storage::Memory;
   uint64_t segment_size = 64 * 1024;  // Files: small, so that runs roll segments
-  // Files: the unit of a torn write at a power loss (SimDisk::sector_size; SIM_SECTOR=n
-  // overrides it, 1 tears anywhere).
-  uint64_t sector_size = 512;
+  // Files: the unit of a torn write at a power loss (SimDisk::sector_size: 1 tears anywhere,
+  // 512 models sector-atomic writes); SIM_SECTOR=n overrides it.
+  uint64_t sector_size = 1;
   size_t nodes = 3;
   size_t clients = 3;
   FaultMix faults;
