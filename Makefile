@@ -62,11 +62,16 @@ soak: build
 	python3 tests/soak/soak.py --server $(BUILD_DIR)/sierradb --cycles $(SOAK_CYCLES)
 
 # Deterministic cluster simulation (tests/cluster/sim): SIM_SEEDS seeds of mixed faults on 3 and
-# 5 nodes (Release). A failing seed prints SIM_SEED=<n>; rerun one with SIM_SEED=<n> make sim.
+# 5 nodes (Release), over the in-memory log and then over the real engine (BucketLog in temp
+# directories through the SimDisk power-loss layer; SIM_FILES_SEEDS seeds, SIM_SEEDS unless set).
+# A failing seed prints SIM_SEED=<n> (storage=files for the engine's); rerun one with
+# SIM_SEED=<n> make sim.
 SIM_SEEDS ?= 1000
+SIM_FILES_SEEDS ?= $(SIM_SEEDS)
 sim: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target cluster_tests
-	SIM_SEEDS=$(SIM_SEEDS) ./$(BUILD_DIR)/tests/cluster_tests --gtest_filter='Sim.*Faults*'
+	SIM_SEEDS=$(SIM_SEEDS) SIM_FILES_SEEDS=$(SIM_FILES_SEEDS) ./$(BUILD_DIR)/tests/cluster_tests \
+	  --gtest_filter='Sim.*MixedFaults'
 
 asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSIERRA_WERROR=ON -DSIERRA_SANITIZE=ON $(CMAKE_FLAGS)

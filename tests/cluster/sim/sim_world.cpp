@@ -1,7 +1,11 @@
 #include "cluster/sim/sim_world.hpp"
 #include "cluster/raft_shim.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -61,9 +65,25 @@ SimWorld::SimWorld(SimConfig config) : config_(std::move(config)), rng_(config_.
   if (config_.random_faults) config_.faults = FaultMix::random(rng_);
   const size_t n = config_.nodes;
   blocked_.assign(n, std::vector<bool>(n, false));
+  if (files()) {
+    // Unique per world: two worlds of one seed may be alive at once (ReplayIsExact).
+    static std::atomic<uint64_t> worlds{0};
+    root_ = std::filesystem::temp_directory_path() /
+            ("sierra-sim-" + str(static_cast<uint64_t>(::getpid())) + "-" + str(config_.seed) +
+             "-" + str(worlds.fetch_add(1)));
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+    if (const char* v = std::getenv("SIM_SECTOR"); v != nullptr && *v != '\0')
+      config_.sector_size = std::max<uint64_t>(1, std::strtoull(v, nullptr, 10));
+  }
   for (size_t i = 0; i < n; i++) {
     auto node = std::make_unique<Node>();
     node->id = i + 1;
+    if (files()) {
+      node->dir = root_ / ("node" + str(node->id));
+      node->sim_disk = std::make_shared<SimDisk>(node->dir);
+      node->sim_disk->sector_size = config_.sector_size;
+    }
     nodes_.push_back(std::move(node));
   }
   for (size_t i = 0; i < n; i++) start_node(i);
@@ -100,8 +120,67 @@ SimWorld::~SimWorld() {
   // Replicas before their logs; callbacks fired now only schedule (ignored) events.
   for (auto& n : nodes_) {
     n->replica.reset();
-    n->log.reset();
+    close_log(*n);
   }
+  nodes_.clear();
+  if (!root_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+}
+
+bool SimWorld::open_log(size_t i) {
+  Node& n = *nodes_[i];
+  if (!files()) {
+    n.mem_log = MemLog::open(n.disk, config_.partition_count);
+    if (!n.mem_log || n.mem_log->open_error()) {
+      checker_.fail("node " + str(n.id) + ": MemLog::open failed" +
+                    (n.mem_log ? ": " + n.mem_log->open_error()->to_string() : std::string()));
+      n.mem_log.reset();
+      return false;
+    }
+    n.log = n.mem_log.get();
+    return true;
+  }
+  n.sim_disk->revive();
+  BucketLog::Options o;
+  o.dir = n.dir;
+  o.bucket_id = 0;
+  o.partition_count = config_.partition_count;
+  o.segment_size = config_.segment_size;
+  o.env = n.sim_disk;
+  const int before = pending_faults(n);
+  auto r = BucketLog::open(std::move(o));
+  if (!r) {
+    if (pending_faults(n) < before) {  // an injected fault: fail-stop, restart later
+      stats_.fail_stops++;
+      n.sim_disk->crash();
+      n.incarnation++;
+      n.restart_pending = true;
+      Event e;
+      e.kind = Kind::Restart;
+      e.node = i;
+      schedule(now_ + rand(50, 500), std::move(e));
+      return false;
+    }
+    checker_.fail("node " + str(n.id) + ": BucketLog::open failed: " + r.error().to_string());
+    return false;
+  }
+  n.bucket_log = std::move(*r);
+  n.log = n.bucket_log.get();
+  return true;
+}
+
+void SimWorld::close_log(Node& n) {
+  n.log = nullptr;
+  n.mem_log.reset();
+  n.bucket_log.reset();
+}
+
+uint64_t SimWorld::next_sequence(const Node& n, PartitionId pid) const {
+  if (n.mem_log) return n.mem_log->next_sequence(pid);
+  if (n.bucket_log) return n.bucket_log->next_sequence(pid);
+  return 0;
 }
 
 uint64_t SimWorld::rand(uint64_t lo, uint64_t hi) {
@@ -153,12 +232,7 @@ bool SimWorld::start_node(size_t i) {
   Node& n = *nodes_[i];
   n.sync_pending = false;
   n.flush_pending = false;
-  n.log = MemLog::open(n.disk, config_.partition_count);
-  if (!n.log || n.log->open_error()) {
-    checker_.fail("node " + str(n.id) + ": MemLog::open failed" +
-                  (n.log ? ": " + n.log->open_error()->to_string() : std::string()));
-    return false;
-  }
+  if (!open_log(i)) return false;
   BucketReplica::Options o;
   o.node_id = n.id;
   for (size_t k = 0; k < nodes_.size(); k++) o.voters.push_back(k + 1);
@@ -171,8 +245,9 @@ bool SimWorld::start_node(size_t i) {
   if (!r) {
     if (pending_faults(n) < before) {
       stats_.fail_stops++;
-      n.log.reset();
-      n.disk.crash();
+      if (n.sim_disk) n.sim_disk->crash();  // first: the dying process writes nothing more
+      close_log(n);
+      if (!n.sim_disk) n.disk.crash();
       n.incarnation++;
       n.restart_pending = true;
       Event e;
@@ -198,12 +273,17 @@ void SimWorld::stop_node(size_t i, bool power_loss, uint64_t restart_after) {
     stats_.entries_submitted += s.entries_submitted;
   }
   n.incarnation++;  // first: nothing the dying replica does is delivered
+  // A dead process runs no destructors: whatever the log's would write never reaches the disk.
+  if (n.sim_disk) n.sim_disk->crash();
   n.replica.reset();
-  n.log.reset();
-  if (power_loss)
+  close_log(n);
+  if (n.sim_disk) {
+    if (power_loss) n.sim_disk->power_loss(rng_);
+  } else if (power_loss) {
     n.disk.power_loss();
-  else
+  } else {
     n.disk.crash();
+  }
   n.sync_pending = false;
   n.flush_pending = false;
   if (!n.restart_pending) {
@@ -556,10 +636,25 @@ void SimWorld::fault() {
       return;
     case 4:
       if (auto v = victim()) {
-        if (chance(0.5))
-          nodes_[*v]->disk.fail_syncs += static_cast<int>(rand(1, 2));
-        else
-          nodes_[*v]->disk.fail_vote_saves += 1;
+        Node& node = *nodes_[*v];
+        if (node.sim_disk) {
+          // Failed fsyncs of any file or of the log's data, failed vote saves (the fsync of a
+          // vote slot), a full disk on a write.
+          const uint64_t what = rand(0, 9);
+          const int err = chance(0.7) ? EIO : ENOSPC;
+          if (what < 3)
+            node.sim_disk->fail_syncs(static_cast<int>(rand(1, 2)), err);
+          else if (what < 5)
+            node.sim_disk->fail_syncs(static_cast<int>(rand(1, 2)), err, "data.evts");
+          else if (what < 8)
+            node.sim_disk->fail_syncs(1, err, "vote.");
+          else
+            node.sim_disk->fail_writes(1);
+        } else if (chance(0.5)) {
+          node.disk.fail_syncs += static_cast<int>(rand(1, 2));
+        } else {
+          node.disk.fail_vote_saves += 1;
+        }
       }
       return;
     case 5: {
@@ -579,6 +674,7 @@ void SimWorld::end_phase() {
     Node& n = *nodes_[i];
     n.disk.fail_syncs = 0;
     n.disk.fail_vote_saves = 0;
+    if (n.sim_disk) n.sim_disk->clear_faults();
     if (!n.replica) start_node(i);
   }
 }
@@ -693,10 +789,9 @@ std::string SimWorld::run() {
     for (PartitionId p = 0; p < config_.partition_count && checker_.ok(); p++) {
       const uint64_t want = checker_.next_sequence(p);
       for (const auto& n : nodes_)
-        if (n->log && n->log->next_sequence(p) != want)
+        if (n->log && next_sequence(*n, p) != want)
           checker_.fail("node " + str(n->id) + ": next sequence of partition " + str(p) + " is " +
-                        str(n->log->next_sequence(p)) + ", the committed history says " +
-                        str(want));
+                        str(next_sequence(*n, p)) + ", the committed history says " + str(want));
     }
   }
   for (const auto& n : nodes_)
@@ -705,6 +800,12 @@ std::string SimWorld::run() {
       stats_.messages_sent += s.messages_sent;
       stats_.submits += s.submits;
       stats_.entries_submitted += s.entries_submitted;
+    }
+  for (const auto& n : nodes_)
+    if (n->sim_disk) {
+      stats_.disk_faults += n->sim_disk->injected();
+      stats_.lost_bytes += n->sim_disk->lost_bytes();
+      stats_.removed_files += n->sim_disk->removed_files();
     }
   stats_.committed = checker_.committed_transactions();
   return checker_.violation();

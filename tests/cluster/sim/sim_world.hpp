@@ -1,10 +1,13 @@
-// A deterministic simulated cluster (CLUSTER §5a): N nodes in one process, each a MemDisk +
-// MemLog + BucketReplica, clients appending through them, a lossy reordering network and a
-// nemesis (partitions, crashes, power loss, disk errors, clock jumps), all decided by one
-// seeded PRNG over a virtual clock. Every step is checked by a Checker.
+// A deterministic simulated cluster (CLUSTER §5a): N nodes in one process, each a log + a
+// BucketReplica, clients appending through them, a lossy reordering network and a nemesis
+// (partitions, crashes, power loss, disk errors, clock jumps), all decided by one seeded PRNG
+// over a virtual clock. Every step is checked by a Checker. A node's log is either a MemDisk +
+// MemLog (Storage::Memory) or the real engine: a BucketLog over its own temp directory through a
+// SimDisk, the power-loss layer (Storage::Files).
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <memory>
@@ -16,6 +19,8 @@
 #include "cluster/bucket_replica.hpp"
 #include "cluster/mem_log.hpp"
 #include "cluster/sim/checker.hpp"
+#include "cluster/sim/sim_disk.hpp"
+#include "engine/bucket_log.hpp"
 
 namespace sierra::test::sim {
 
@@ -40,8 +45,19 @@ struct FaultMix {
   std::string describe() const;
 };
 
+// Where the nodes keep their logs.
+enum class Storage : uint8_t {
+  Memory,  // MemDisk + MemLog
+  Files,   // BucketLog over a temp directory per node, through a SimDisk
+};
+
 struct SimConfig {
   uint64_t seed = 1;
+  Storage storage = Storage::Memory;
+  uint64_t segment_size = 64 * 1024;  // Files: small, so that runs roll segments
+  // Files: the unit of a torn write at a power loss (SimDisk::sector_size: 1 tears anywhere,
+  // 512 models sector-atomic writes); SIM_SECTOR=n overrides it.
+  uint64_t sector_size = 1;
   size_t nodes = 3;
   size_t clients = 3;
   FaultMix faults;
@@ -68,6 +84,11 @@ struct SimStats {
   uint64_t unknown_outcomes = 0;
   uint64_t crashes = 0;
   uint64_t fail_stops = 0;
+  // Files: faults the SimDisks injected, bytes their power losses took or put back, files they
+  // removed.
+  uint64_t disk_faults = 0;
+  uint64_t lost_bytes = 0;
+  uint64_t removed_files = 0;
   std::vector<uint64_t> ack_latency_ms;  // client invoke -> ack, simulated
 };
 
@@ -111,8 +132,12 @@ class SimWorld {
   };
   struct Node {
     uint64_t id = 0;
-    MemDisk disk;
-    std::unique_ptr<MemLog> log;
+    MemDisk disk;                     // Memory
+    std::unique_ptr<MemLog> mem_log;  // Memory
+    std::filesystem::path dir;        // Files: the node's data directory
+    std::shared_ptr<SimDisk> sim_disk;
+    std::unique_ptr<BucketLog> bucket_log;
+    ReplicatedLog* log = nullptr;  // the open one of the two
     std::unique_ptr<cluster::BucketReplica> replica;
     uint64_t incarnation = 0;   // bumped on every stop: stale events are ignored
     uint64_t clock_offset = 0;  // local clock = world clock + offset (only grows)
@@ -152,7 +177,13 @@ class SimWorld {
   // Checks a replica call's status: a disk fault injected during it stops the node (fail-stop),
   // any other error is a violation. False when the node was stopped.
   bool handle_status(size_t i, const Status& s, int faults_before, const char* what);
-  int pending_faults(const Node& n) const { return n.disk.fail_syncs + n.disk.fail_vote_saves; }
+  int pending_faults(const Node& n) const {
+    return n.sim_disk ? n.sim_disk->pending_faults() : n.disk.fail_syncs + n.disk.fail_vote_saves;
+  }
+  bool files() const { return config_.storage == Storage::Files; }
+  bool open_log(size_t i);
+  void close_log(Node& n);
+  uint64_t next_sequence(const Node& n, PartitionId pid) const;
   cluster::BucketReplica::Host make_host(size_t i);
   void want_flush(size_t i);
 
@@ -170,6 +201,7 @@ class SimWorld {
   void observe();
 
   SimConfig config_;
+  std::filesystem::path root_;  // Files: the world's temp directory (removed at the end)
   std::mt19937_64 rng_;
   Checker checker_;
   SimStats stats_;
