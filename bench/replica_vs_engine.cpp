@@ -17,6 +17,10 @@
 // In both modes the replica's loop is that of a single-node server: one thread owns the replica,
 // appends that arrive during an fsync go into the next round, tick() is called when due.
 //
+// Each case (mode, C) is --repeat slices of --seconds / --repeat per side, alternating which side
+// runs first, each slice on a fresh directory after its own warm-up; the figures merge the
+// slices, and the per-slice ratios show how much the shared machine moved between them.
+//
 // Printed per concurrency level: appends/s in the measured window, latency p50/p99 (issue to
 // durable answer), CPU time of the whole process per append, appends per fsync, and the ratio
 // replica/engine. --breakdown wraps the replica's log in a timing decorator and prints where the
@@ -74,6 +78,7 @@ struct Config {
   uint64_t max_appends = 5'000'000;
   uint16_t partitions = 32;
   uint64_t segment_size = 256ull << 20;
+  unsigned repeat = 3;  // slices per case, alternating which side runs first
   bool breakdown = false;
   bool probe = true;
   bool run_engine = true;  // --sides
@@ -194,35 +199,70 @@ class Recorder {
   std::atomic<uint64_t> errors_{0};
 };
 
+// What one side measured in one or more slices of a case (merge() adds slices).
 struct Outcome {
-  double appends_per_s = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-  double cpu_us_per_append = 0;
-  double appends_per_fsync = 0;
+  std::vector<uint64_t> lat_ns;  // appends issued and answered inside the measured window
+  double seconds = 0;            // length of the measured windows
+  uint64_t total = 0;            // every answered append (warm-up and overrun included)
   uint64_t errors = 0;
+  uint64_t fsyncs = 0;
+  double cpu = 0;              // process CPU seconds over the slices
   double bytes_per_entry = 0;  // replica: segment bytes written per transaction entry
   std::string failure;         // a fatal error: the case's figures are meaningless
+
+  double appends_per_s() const {
+    return seconds > 0 ? static_cast<double>(lat_ns.size()) / seconds : 0;
+  }
+  // q in [0, 1), of sorted lat_ns.
+  double quantile_us(double q) const {
+    if (lat_ns.empty()) return 0;
+    const auto i = std::min(lat_ns.size() - 1, static_cast<size_t>(q * lat_ns.size()));
+    return static_cast<double>(lat_ns[i]) / 1e3;
+  }
+  double cpu_us_per_append() const {
+    return total > 0 ? cpu * 1e6 / static_cast<double>(total) : 0;
+  }
+  double appends_per_fsync() const {
+    return fsyncs > 0 ? static_cast<double>(total) / static_cast<double>(fsyncs) : 0;
+  }
+  void merge(Outcome o) {
+    lat_ns.insert(lat_ns.end(), o.lat_ns.begin(), o.lat_ns.end());
+    std::sort(lat_ns.begin(), lat_ns.end());
+    seconds += o.seconds;
+    total += o.total;
+    errors += o.errors;
+    fsyncs += o.fsyncs;
+    cpu += o.cpu;
+    if (o.bytes_per_entry > 0) bytes_per_entry = o.bytes_per_entry;
+    if (failure.empty()) failure = std::move(o.failure);
+  }
 };
 
 Outcome summarise(const Recorder& rec, const Config& cfg, double cpu, uint64_t fsyncs) {
   Outcome o;
-  const auto lat = rec.merged();
-  o.appends_per_s = static_cast<double>(lat.size()) / cfg.seconds;
-  if (!lat.empty()) {
-    o.p50_us = static_cast<double>(lat[lat.size() / 2]) / 1e3;
-    o.p99_us = static_cast<double>(lat[std::min(lat.size() - 1, lat.size() * 99 / 100)]) / 1e3;
-  }
-  const uint64_t total = rec.total();
-  if (total > 0) o.cpu_us_per_append = cpu * 1e6 / static_cast<double>(total);
-  if (fsyncs > 0) o.appends_per_fsync = static_cast<double>(total) / static_cast<double>(fsyncs);
+  o.lat_ns = rec.merged();
+  o.seconds = cfg.seconds;
+  o.total = rec.total();
   o.errors = rec.errors();
+  o.fsyncs = fsyncs;
+  o.cpu = cpu;
   return o;
 }
 
 void log_to_stderr(sierra::LogLevel level, std::string_view msg) {
   if (level >= sierra::LogLevel::Warn)
     std::fprintf(stderr, "[log] %.*s\n", static_cast<int>(msg.size()), msg.data());
+}
+
+std::string loadavg() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return "?";
+  char buf[128] = {};
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::string out(buf, n);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
 }
 
 // ------------------------------------------------------------------------------ engine side
@@ -657,7 +697,7 @@ void print_breakdown(const std::string& mode, unsigned c, const Breakdown& bd, c
   const double flush_rest = bd.flush - bd.log.propose - bd.log.append;
   const double sync_rest = bd.sync_log - bd.log.sync - bd.log.apply;
   std::printf("| %s | %u | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
-              mode.c_str(), c, o.appends_per_s, us(bd.build), us(bd.loop_append),
+              mode.c_str(), c, o.appends_per_s(), us(bd.build), us(bd.loop_append),
               us(bd.log.propose), us(bd.log.append), us(flush_rest), us(bd.log.sync),
               us(bd.log.apply), us(sync_rest),
               us(bd.build + bd.loop_append + bd.flush + bd.sync_log));
@@ -687,6 +727,11 @@ int main(int argc, char** argv) {
   app.add_option("--modes", cfg.modes, "threads and/or inline (list)")
       ->check(CLI::IsMember({"threads", "inline"}))
       ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--repeat", cfg.repeat,
+                 "Slices per case: --seconds is split into this many alternating engine/replica "
+                 "slices (each with its own warm-up and fresh directory)")
+      ->check(CLI::Range(1U, 100U))
       ->capture_default_str();
   app.add_option("--payload", cfg.payload, "Payload bytes per event")
       ->check(CLI::Range(size_t{1}, size_t{1} << 20))
@@ -731,6 +776,7 @@ int main(int argc, char** argv) {
   }
 
   const Workload wl(cfg.streams, cfg.payload, cfg.partitions);
+  std::printf("# load average at start: %s\n", loadavg().c_str());
   std::printf(
       "# sierradb-replica-bench: %zu B payload, 1-event transactions, %u streams, "
       "%u partitions in 1 bucket, %.1f s per case after %.1f s warm-up, dir %s\n",
@@ -738,7 +784,7 @@ int main(int argc, char** argv) {
   std::printf(
       "\n| mode | C | engine appends/s | p50 µs | p99 µs | CPU µs/append | appends/fsync "
       "| replica appends/s | p50 µs | p99 µs | CPU µs/append | appends/fsync | "
-      "replica/engine |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "replica/engine | per slice |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
 
   int rc = 0;
@@ -752,11 +798,31 @@ int main(int argc, char** argv) {
     for (unsigned c : cfg.concurrency) {
       const fs::path a_dir = cfg.dir / ("engine-" + mode + "-c" + std::to_string(c));
       const fs::path b_dir = cfg.dir / ("replica-" + mode + "-c" + std::to_string(c));
+      // Slices alternate the order (engine first, then replica first, ...) so that a slow
+      // spell of the shared machine does not land on one side only.
+      Config slice = cfg;
+      slice.seconds = cfg.seconds / cfg.repeat;
       Outcome a, b;
-      if (cfg.run_engine) a = run_engine(cfg, wl, mode, c, a_dir);
-      fs::remove_all(a_dir);
-      if (cfg.run_replica) b = run_replica(cfg, wl, mode, c, b_dir, nullptr);
-      fs::remove_all(b_dir);
+      std::string ratios;
+      for (unsigned r = 0; r < cfg.repeat; ++r) {
+        Outcome sa, sb;
+        for (int side = 0; side < 2; ++side) {
+          const bool engine = (side == 0) == (r % 2 == 0);
+          if (engine && cfg.run_engine) {
+            sa = run_engine(slice, wl, mode, c, a_dir);
+            fs::remove_all(a_dir);
+          } else if (!engine && cfg.run_replica) {
+            sb = run_replica(slice, wl, mode, c, b_dir, nullptr);
+            fs::remove_all(b_dir);
+          }
+        }
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%s%.2f", r == 0 ? "" : " ",
+                      sa.appends_per_s() > 0 ? sb.appends_per_s() / sa.appends_per_s() : 0.0);
+        ratios += buf;
+        a.merge(std::move(sa));
+        b.merge(std::move(sb));
+      }
       for (const Outcome* o : {&a, &b}) {
         if (!o->failure.empty() || o->errors > 0) {
           std::fprintf(stderr, "%s C=%u %s: failure '%s', %llu errored appends\n", mode.c_str(), c,
@@ -767,11 +833,12 @@ int main(int argc, char** argv) {
       }
       std::printf(
           "| %s | %u | %s | %.0f | %.0f | %.1f | %.1f | %s | %.0f | %.0f | %.1f | %.1f | "
-          "%.2f |\n",
-          mode.c_str(), c, fmt_rate(a.appends_per_s).c_str(), a.p50_us, a.p99_us,
-          a.cpu_us_per_append, a.appends_per_fsync, fmt_rate(b.appends_per_s).c_str(), b.p50_us,
-          b.p99_us, b.cpu_us_per_append, b.appends_per_fsync,
-          a.appends_per_s > 0 ? b.appends_per_s / a.appends_per_s : 0.0);
+          "%.2f | %s |\n",
+          mode.c_str(), c, fmt_rate(a.appends_per_s()).c_str(), a.quantile_us(0.5),
+          a.quantile_us(0.99), a.cpu_us_per_append(), a.appends_per_fsync(),
+          fmt_rate(b.appends_per_s()).c_str(), b.quantile_us(0.5), b.quantile_us(0.99),
+          b.cpu_us_per_append(), b.appends_per_fsync(),
+          a.appends_per_s() > 0 ? b.appends_per_s() / a.appends_per_s() : 0.0, ratios.c_str());
       std::fflush(stdout);
       if (cfg.breakdown) breakdown_cases.push_back({mode, c});
       if (b.bytes_per_entry > 0) bytes_per_entry = b.bytes_per_entry;
@@ -820,6 +887,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::printf("\n# load average at end: %s\n", loadavg().c_str());
   if (remove_base) {
     std::error_code ec;
     fs::remove_all(cfg.dir, ec);
