@@ -54,7 +54,8 @@ class BucketLog::Impl {
     SegmentId id = 0;
     fs::path path;
     File file;
-    uint64_t size = 0;  // bytes written (header + entries)
+    uint64_t size = 0;       // bytes written (header + entries)
+    uint64_t allocated = 0;  // file size: size plus preallocated zeros
   };
   struct Loc {
     uint32_t segment = 0;  // index into segments_
@@ -108,6 +109,9 @@ class BucketLog::Impl {
   // bytes, reused by the next roll). Marks them for a durable sync.
   Status cut(size_t k, uint64_t size);
   Status verify(uint64_t index, const LogEntryRef& e) const;
+  // Writes zeros after the segment's end (best effort: on failure, a full disk, the space is
+  // given back and the segment grows with its writes from then on).
+  void preallocate(Segment& seg);
 
   Options opts_;
   fs::path bucket_dir_;
@@ -124,6 +128,7 @@ class BucketLog::Impl {
   uint64_t applied_saved_ = 0;   // last applied index written to the slot files
   uint64_t applied_synced_ = 0;  // last one fdatasynced there
   std::optional<Error> failed_;
+  bool preallocate_off_ = false;
 };
 
 // ------------------------------------------------------------------------------------ open
@@ -150,7 +155,7 @@ Result<BucketLog::Impl::Segment> BucketLog::Impl::create_segment(SegmentId id) {
   if (auto s = seg.file.pwrite_all(header.data(), header.size(), 0); !s) {
     return std::unexpected(std::move(s.error()));
   }
-  seg.size = header.size();
+  seg.size = seg.allocated = header.size();
   if (!exists) {
     // The file's entry, and the directories ensure_segment_dir may have just made (the
     // segment's, and the bucket's "segments" for the first one).
@@ -163,9 +168,9 @@ Result<BucketLog::Impl::Segment> BucketLog::Impl::create_segment(SegmentId id) {
 
 Status BucketLog::Impl::cut(size_t k, uint64_t size) {
   Segment& seg = segments_[k];
-  if (seg.size != size) {
+  if (seg.allocated != size) {
     if (auto s = seg.file.truncate(size); !s) return failed(s.error());
-    seg.size = size;
+    seg.size = seg.allocated = size;
     truncated_.insert(k);
   }
   for (size_t j = k + 1; j < segments_.size(); ++j) {
@@ -202,7 +207,7 @@ Status BucketLog::Impl::recover_segments() {
     seg.id = id;
     seg.path = path;
     seg.file = std::move(*f);
-    seg.size = *size;
+    seg.size = seg.allocated = *size;
     if (ended) {
       if (*size > 0) {
         warn("bucket log " + path.string() + ": " + str(*size) +
@@ -245,8 +250,11 @@ Status BucketLog::Impl::recover_segments() {
       cut_bytes_ += *size - scan.end;
       if (auto s = seg.file.truncate(scan.end); !s) return s;
       if (auto s = seg.file.sync(); !s) return s;
-      seg.size = scan.end;
+      seg.size = seg.allocated = scan.end;
       ended = true;
+    } else if (scan.zero_tail > 0) {
+      // Preallocated zeros: kept as they are (the writer continues at scan.end).
+      seg.size = scan.end;
     }
     segments_.push_back(std::move(seg));
   }
@@ -393,6 +401,20 @@ Result<std::vector<LogEntry>> BucketLog::Impl::read_entries(uint64_t from, size_
   return out;
 }
 
+void BucketLog::Impl::preallocate(Segment& seg) {
+  if (opts_.preallocate_bytes == 0 || preallocate_off_) return;
+  const uint64_t want = std::min(opts_.segment_size, seg.size + opts_.preallocate_bytes);
+  if (want <= seg.allocated) return;
+  const std::vector<uint8_t> zeros(want - seg.allocated, 0);
+  if (seg.file.pwrite_all(zeros.data(), zeros.size(), seg.allocated)) {
+    seg.allocated = want;
+    return;
+  }
+  (void)seg.file.truncate(seg.allocated);
+  preallocate_off_ = true;
+  warn("bucket log " + seg.path.string() + ": preallocating failed; segments grow as written");
+}
+
 Status BucketLog::Impl::verify(uint64_t index, const LogEntryRef& e) const {
   if (e.type == LogEntryType::Transaction) {
     auto tx = decode_transaction_entry(e.payload);
@@ -455,6 +477,10 @@ Status BucketLog::Impl::append(uint64_t first_index, std::span<const LogEntryRef
     seg.size += buf.size();
     dirty_.insert(segments_.size() - 1);
     locs_.insert(locs_.end(), pending.begin(), pending.end());
+    if (seg.size > seg.allocated) {
+      seg.allocated = seg.size;
+      preallocate(seg);
+    }
     buf.clear();
     pending.clear();
     return {};
@@ -469,6 +495,17 @@ Status BucketLog::Impl::append(uint64_t first_index, std::span<const LogEntryRef
     // segment gets one of its own).
     if (end > fmt::kHeaderSize && end + len > opts_.segment_size) {
       if (auto s = flush(); !s) return s;
+      // A closed segment ends at its last entry: its zeros go, durably, before the next segment
+      // exists (so only the last segment ever has a zero tail).
+      Segment& old = segments_.back();
+      if (old.allocated > old.size) {
+        if (auto s = old.file.truncate(old.size); !s) return failed(s.error());
+        old.allocated = old.size;
+      }
+      if (auto s = old.file.sync(); !s) return failed(s.error());
+      ++log_syncs_;
+      dirty_.erase(segments_.size() - 1);
+      truncated_.erase(segments_.size() - 1);
       auto next = create_segment(segments_.back().id + 1);
       if (!next) return failed(next.error());
       segments_.push_back(std::move(*next));

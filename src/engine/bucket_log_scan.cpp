@@ -1,6 +1,7 @@
 // scan_entries: a replicated bucket's segment bytes as log entries (bucket_log_scan.hpp).
 #include "engine/bucket_log_scan.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -40,6 +41,11 @@ EntryScan scan_entries(std::span<const uint8_t> file, uint64_t start, uint64_t f
   uint64_t next = first_index;
   uint64_t term_floor = min_term;
   auto stop = [&](Errc code, const std::string& why) {
+    const auto rest = file.subspan(scan.end);
+    if (std::all_of(rest.begin(), rest.end(), [](uint8_t b) { return b == 0; })) {
+      scan.zero_tail = rest.size();
+      return scan;
+    }
     scan.stop = Error{code, why + " (entry " + std::to_string(next) + ")", scan.end, 0};
     return scan;
   };

@@ -6,9 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,20 +80,22 @@ Entries make_entries(uint64_t first, uint64_t last, uint64_t term, bool controls
 
 class BucketLogTest : public ::testing::Test {
  protected:
-  BucketLog::Options options(uint64_t segment_size = 1 << 20) {
+  // Most tests check exact file sizes: no preallocation unless asked.
+  BucketLog::Options options(uint64_t segment_size = 1 << 20, uint64_t preallocate = 0) {
     BucketLog::Options o;
     o.dir = dir_.path();
     o.bucket_id = kBucket;
     o.partition_count = kPartitions;
     o.segment_size = segment_size;
+    o.preallocate_bytes = preallocate;
     o.env = env_;
     o.log = [this](LogLevel level, std::string_view msg) {
       if (level >= LogLevel::Warn) warnings_.emplace_back(msg);
     };
     return o;
   }
-  std::unique_ptr<BucketLog> open(uint64_t segment_size = 1 << 20) {
-    auto log = BucketLog::open(options(segment_size));
+  std::unique_ptr<BucketLog> open(uint64_t segment_size = 1 << 20, uint64_t preallocate = 0) {
+    auto log = BucketLog::open(options(segment_size, preallocate));
     EXPECT_TRUE(log) << log.error().to_string();
     return log ? std::move(*log) : nullptr;
   }
@@ -274,6 +278,79 @@ TEST_F(BucketLogTest, TornTailIsCutOnOpenWithAWarning) {
   auto again = make_entries(5, 5, 2, false, 4);
   ASSERT_TRUE(log->append(5, again.refs()));
   ASSERT_TRUE(log->sync());
+}
+
+TEST_F(BucketLogTest, PreallocatedZerosAreACleanEnd) {
+  auto e = make_entries(1, 6, 1, true);
+  uint64_t data_end = segment_format::kHeaderSize;
+  for (const auto& x : e.owned) {
+    data_end += x.type == LogEntryType::Transaction
+                    ? x.payload.size()
+                    : segment_format::kControlFixedSize + x.payload.size();
+  }
+  {
+    auto log = open(1 << 20, /*preallocate=*/4096);
+    ASSERT_TRUE(log);
+    ASSERT_TRUE(log->append(1, e.refs()));
+    ASSERT_TRUE(log->sync());
+    // The file holds zeros 4 KiB past the data.
+    EXPECT_EQ(fs::file_size(segment_path(0)), data_end + 4096);
+  }
+  {
+    auto log = open(1 << 20, 4096);
+    ASSERT_TRUE(log);
+    EXPECT_EQ(log->last_index(), 6u);
+    EXPECT_EQ(log->recovered_cut_bytes(), 0u);
+    EXPECT_TRUE(warnings_.empty()) << warnings_.front();
+    // Writing continues over the zeros, at the end of the data.
+    auto more = make_entries(7, 8, 1, false, 4);
+    ASSERT_TRUE(log->append(7, more.refs()));
+    ASSERT_TRUE(log->sync());
+    auto all = log->read_entries(1, 100, 1 << 20);
+    ASSERT_TRUE(all);
+    ASSERT_EQ(all->size(), 8u);
+    expect_same({all->begin() + 6, all->end()}, more.owned);
+    ASSERT_TRUE(log->apply(8, {}));
+    EXPECT_EQ(log->next_sequence(kPid), 6u);
+  }
+  // A torn last entry before the zeros is still cut, with a warning.
+  {
+    std::fstream f(segment_path(0), std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(data_end + 30));
+    f.put('\x01');
+  }
+  auto log = open(1 << 20, 4096);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->last_index(), 6u);
+  EXPECT_EQ(warnings_.size(), 1u);
+}
+
+TEST_F(BucketLogTest, ClosedSegmentsEndAtTheirLastEntry) {
+  // With preallocation, a segment that rolls keeps no zeros.
+  constexpr uint64_t kSegment = 2000;
+  auto e = make_entries(1, 40, 1);
+  {
+    auto log = open(kSegment, 4096);
+    ASSERT_TRUE(log);
+    ASSERT_TRUE(log->append(1, e.refs()));
+    ASSERT_TRUE(log->sync());
+  }
+  SegmentId last = 0;
+  while (fs::exists(segment_path(last + 1))) ++last;
+  ASSERT_GE(last, 2u);
+  for (SegmentId s = 0; s < last; ++s) {
+    std::ifstream in(segment_path(s), std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GE(bytes.size(), 8u);
+    // The file ends with the last byte of an entry: its final 8 bytes are not all zero.
+    EXPECT_FALSE(std::all_of(bytes.end() - 8, bytes.end(), [](char c) { return c == 0; })) << s;
+    EXPECT_LE(bytes.size(), kSegment);
+  }
+  EXPECT_EQ(fs::file_size(segment_path(last)), kSegment);  // the live one: zeros to its end
+  auto log = open(kSegment, 4096);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->last_index(), 40u);
+  EXPECT_TRUE(warnings_.empty());
 }
 
 TEST_F(BucketLogTest, StaleTailOfALowerTermIsCut) {
