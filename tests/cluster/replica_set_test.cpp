@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cluster/transport.hpp"
+#include "support/loopback.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_events.hpp"
 
@@ -26,30 +27,8 @@ using namespace std::chrono_literals;
 
 constexpr uint16_t kPartitions = 4;
 
-bool run_until(asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= end) return false;
-    io.restart();
-    io.run_for(5ms);
-  }
-  return true;
-}
-
-// `n` distinct free loopback ports (all held while they are picked, then released: the tests
-// start and restart nodes on them).
-std::vector<uint16_t> free_ports(size_t n) {
-  asio::io_context io;
-  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> held;
-  std::vector<uint16_t> ports;
-  for (size_t i = 0; i < n; ++i) {
-    held.push_back(std::make_unique<asio::ip::tcp::acceptor>(
-        io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
-    ports.push_back(held.back()->local_endpoint().port());
-  }
-  return ports;
-}
+using test_support::free_ports;
+using test_support::run_until;
 
 struct Node {
   uint64_t id = 0;

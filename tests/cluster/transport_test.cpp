@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "support/loopback.hpp"
+
 namespace sierra::cluster {
 namespace {
 
@@ -25,32 +27,8 @@ struct Received {
   std::string payload;
 };
 
-// Runs `io` until `done()` or the deadline; true if done.
-bool run_until(asio::io_context& io, const std::function<bool()>& done,
-               std::chrono::milliseconds limit = 5000ms) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= end) return false;
-    io.restart();
-    io.run_for(5ms);
-  }
-  return true;
-}
-
-// A free loopback port (bound and released: tests restart a node on the same port).
-// `n` distinct free loopback ports (all held while they are picked, then released: the tests
-// start and restart nodes on them).
-std::vector<uint16_t> free_ports(size_t n) {
-  asio::io_context io;
-  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> held;
-  std::vector<uint16_t> ports;
-  for (size_t i = 0; i < n; ++i) {
-    held.push_back(std::make_unique<asio::ip::tcp::acceptor>(
-        io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
-    ports.push_back(held.back()->local_endpoint().port());
-  }
-  return ports;
-}
+using test_support::free_ports;
+using test_support::run_until;
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};

@@ -153,14 +153,7 @@ bool SimWorld::open_log(size_t i) {
   auto r = BucketLog::open(std::move(o));
   if (!r) {
     if (pending_faults(n) < before) {  // an injected fault: fail-stop, restart later
-      stats_.fail_stops++;
-      n.sim_disk->crash();
-      n.incarnation++;
-      n.restart_pending = true;
-      Event e;
-      e.kind = Kind::Restart;
-      e.node = i;
-      schedule(now_ + rand(50, 500), std::move(e));
+      fail_stop(i);
       return false;
     }
     checker_.fail("node " + str(n.id) + ": BucketLog::open failed: " + r.error().to_string());
@@ -169,6 +162,20 @@ bool SimWorld::open_log(size_t i) {
   n.bucket_log = std::move(*r);
   n.log = n.bucket_log.get();
   return true;
+}
+
+void SimWorld::fail_stop(size_t i) {
+  Node& n = *nodes_[i];
+  stats_.fail_stops++;
+  if (n.sim_disk) n.sim_disk->crash();  // first: the dying process writes nothing more
+  close_log(n);
+  if (!n.sim_disk) n.disk.crash();
+  n.incarnation++;
+  n.restart_pending = true;
+  Event e;
+  e.kind = Kind::Restart;
+  e.node = i;
+  schedule(now_ + rand(50, 500), std::move(e));
 }
 
 void SimWorld::close_log(Node& n) {
@@ -244,16 +251,7 @@ bool SimWorld::start_node(size_t i) {
   auto r = BucketReplica::open(std::move(o), *n.log, make_host(i), local_now(n));
   if (!r) {
     if (pending_faults(n) < before) {
-      stats_.fail_stops++;
-      if (n.sim_disk) n.sim_disk->crash();  // first: the dying process writes nothing more
-      close_log(n);
-      if (!n.sim_disk) n.disk.crash();
-      n.incarnation++;
-      n.restart_pending = true;
-      Event e;
-      e.kind = Kind::Restart;
-      e.node = i;
-      schedule(now_ + rand(50, 500), std::move(e));
+      fail_stop(i);
       return false;
     }
     checker_.fail("node " + str(n.id) + ": open: " + r.error().to_string());

@@ -183,6 +183,9 @@ class SimWorld {
   bool files() const { return config_.storage == Storage::Files; }
   bool open_log(size_t i);
   void close_log(Node& n);
+  // An injected disk fault stopped node i (its replica or log open failed): the process dies,
+  // and restarts after a while.
+  void fail_stop(size_t i);
   uint64_t next_sequence(const Node& n, PartitionId pid) const;
   cluster::BucketReplica::Host make_host(size_t i);
   void want_flush(size_t i);
