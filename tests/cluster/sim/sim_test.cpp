@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <utility>
@@ -238,17 +239,16 @@ TEST(Sim, MutationApplyBeforeDurable) {
   expect_caught(Mutation::ApplyBeforeDurable);
 }
 
-// The same fault mixes and seeds without a mutation: no safety violation (so what the mutation
-// tests catch is the mutation).
-TEST(Sim, MutationControls) {
-  for (Mutation m :
-       {Mutation::AckBeforeCommit, Mutation::SkipVoteSync, Mutation::PersistedBeforeSync,
-        Mutation::SkipLeaderBarrier, Mutation::ApplyBeforeDurable}) {
+// Runs the fault mix and seeds of each mutation's test without the mutation: no violation.
+void expect_controls_clean(std::initializer_list<Mutation> mutations, uint64_t seed_count,
+                           Storage storage) {
+  for (Mutation m : mutations) {
     const MutationCase c = mutation_case(m);
-    const Seeds seeds = seeds_for(5'000'001, 40);
+    const Seeds seeds = seeds_for(5'000'001, seed_count, storage);
     for (uint64_t i = 0; i < seeds.count; i++) {
       SimConfig cfg;
       cfg.seed = seeds.first + i;
+      cfg.storage = storage;
       cfg.clients = 3;
       cfg.faults = c.mix;
       cfg.random_faults = false;
@@ -258,6 +258,15 @@ TEST(Sim, MutationControls) {
       if (!v.empty()) ADD_FAILURE() << "control of " << c.name << ": " << report(w, v);
     }
   }
+}
+
+// The same fault mixes and seeds without a mutation: no safety violation (so what the mutation
+// tests catch is the mutation).
+TEST(Sim, MutationControls) {
+  expect_controls_clean(
+      {Mutation::AckBeforeCommit, Mutation::SkipVoteSync, Mutation::PersistedBeforeSync,
+       Mutation::SkipLeaderBarrier, Mutation::ApplyBeforeDurable},
+      40, Storage::Memory);
 }
 
 // The same seed twice: the same run, step for step.
@@ -364,22 +373,8 @@ TEST(Sim, FilesMutationSkipVoteSync) {
 }
 
 TEST(Sim, FilesMutationControls) {
-  for (Mutation m : {Mutation::PersistedBeforeSync, Mutation::SkipVoteSync}) {
-    const MutationCase c = mutation_case(m);
-    const Seeds seeds = seeds_for(5'000'001, 20, Storage::Files);
-    for (uint64_t i = 0; i < seeds.count; i++) {
-      SimConfig cfg;
-      cfg.seed = seeds.first + i;
-      cfg.storage = Storage::Files;
-      cfg.clients = 3;
-      cfg.faults = c.mix;
-      cfg.random_faults = false;
-      cfg.max_sync_delay_ms = c.sync_delay_ms;
-      SimWorld w(cfg);
-      const std::string v = w.run();
-      if (!v.empty()) ADD_FAILURE() << "control of " << c.name << ": " << report(w, v);
-    }
-  }
+  expect_controls_clean({Mutation::PersistedBeforeSync, Mutation::SkipVoteSync}, 20,
+                        Storage::Files);
 }
 
 // The engine under the simulation is deterministic too: the same seed, the same run.
