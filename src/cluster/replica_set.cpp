@@ -193,6 +193,9 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
       queue_message(to, id, std::move(bytes));
     };
     host.want_sync = [this, id] { post_sync(*buckets_.at(id)); };
+    if (opts_.on_committed) {
+      host.on_applied = [this, id](const AppliedTransaction& tx) { committed(id, tx); };
+    }
     auto r = BucketReplica::open(std::move(ro), *b.log, std::move(host), now_ms());
     if (!r) {
       b.log.reset();
@@ -200,6 +203,23 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
     }
     b.replica = std::move(*r);
     return {};
+  }
+
+  // An applied transaction entry: its records, read back from the log, to on_committed.
+  void committed(BucketId id, const AppliedTransaction& tx) {
+    const BucketLog* log = buckets_.at(id)->log.get();
+    auto entries = log->read_entries(tx.index, 1, 1);
+    auto records = entries && !entries->empty()
+                       ? decode_transaction_records((*entries)[0].payload)
+                       : Result<std::vector<EventRecord>>(std::unexpected(
+                             entries ? Error{Errc::Io, "entry not found", 0, 0} : entries.error()));
+    if (!records) {
+      say(LogLevel::Error, "bucket " + std::to_string(id) + ": applied entry " +
+                               std::to_string(tx.index) +
+                               " cannot be read back: " + records.error().to_string());
+      return;
+    }
+    opts_.on_committed(id, tx.index, std::move(*records));
   }
 
   // A failed call: the replica is unusable (fail-stop). Drop it; reopen from the files later.

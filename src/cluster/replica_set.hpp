@@ -49,6 +49,10 @@ class ReplicaSet {
     unsigned reopen_after_ms = 500;
     std::shared_ptr<Env> env;  // null: the real filesystem
     LogSink log;
+    // Each transaction entry as it is applied (in log order per bucket), with its records
+    // (decoded from the log): what a node feeds its read side with (DatabaseApplier). Optional.
+    std::function<void(BucketId bucket, uint64_t index, std::vector<EventRecord> records)>
+        on_committed;
   };
 
   struct BucketStatus {
