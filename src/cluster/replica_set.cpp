@@ -202,7 +202,36 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
       return std::unexpected(r.error());
     }
     b.replica = std::move(*r);
+    replay_committed(b);
     return {};
+  }
+
+  // The read side may lack entries the log had already applied when the node stopped (their
+  // Database writes were still in flight): feed it every applied transaction entry again, in
+  // order. Entries it holds are retries there and change nothing.
+  void replay_committed(Bucket& b) {
+    if (!opts_.on_committed) return;
+    const uint64_t applied = b.log->applied_index();
+    for (uint64_t next = 1; next <= applied;) {
+      auto chunk = b.log->read_entries(next, 256, 4u << 20);
+      if (!chunk || chunk->empty()) {
+        say(LogLevel::Error, "bucket " + std::to_string(b.id) + ": replaying entry " +
+                                 std::to_string(next) + " to the read side failed" +
+                                 (chunk ? std::string() : ": " + chunk.error().to_string()));
+        return;
+      }
+      for (size_t k = 0; k < chunk->size() && next <= applied; ++k, ++next) {
+        const LogEntry& e = (*chunk)[k];
+        if (e.type != LogEntryType::Transaction) continue;
+        auto records = decode_transaction_records(e.payload);
+        if (!records) {
+          say(LogLevel::Error, "bucket " + std::to_string(b.id) + ": entry " +
+                                   std::to_string(next) + ": " + records.error().to_string());
+          return;
+        }
+        opts_.on_committed(b.id, next, std::move(*records));
+      }
+    }
   }
 
   // An applied transaction entry: its records, read back from the log, to on_committed.

@@ -50,7 +50,10 @@ class ReplicaSet {
     std::shared_ptr<Env> env;  // null: the real filesystem
     LogSink log;
     // Each transaction entry as it is applied (in log order per bucket), with its records
-    // (decoded from the log): what a node feeds its read side with (DatabaseApplier). Optional.
+    // (decoded from the log): what a node feeds its read side with (DatabaseApplier). When a
+    // bucket opens, every entry its log had applied is given again first, in order (the read
+    // side may have missed the last ones when the node stopped; it must take repeats as no-ops,
+    // as DatabaseApplier does). Optional.
     std::function<void(BucketId bucket, uint64_t index, std::vector<EventRecord> records)>
         on_committed;
   };

@@ -6,20 +6,14 @@
 
 #include <gtest/gtest.h>
 
-#include <asio.hpp>
-#include <atomic>
 #include <chrono>
 #include <future>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "cluster/replica_set.hpp"
-#include "cluster/transport.hpp"
-#include "support/loopback.hpp"
+#include "cluster/loopback_cluster.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_events.hpp"
 
@@ -27,8 +21,6 @@ namespace sierra::cluster {
 namespace {
 
 using namespace std::chrono_literals;
-using test_support::free_ports;
-using test_support::run_until;
 
 constexpr uint16_t kPartitions = 4;
 
@@ -110,80 +102,10 @@ TEST(DatabaseApplier, ReproducesCommittedTransactionsExactly) {
   EXPECT_EQ(s.error().code, Errc::WrongExpectedSequence);
 }
 
-struct Node {
-  uint64_t id = 0;
-  uint16_t port = 0;
-  std::unique_ptr<test_support::TempDir> dir;
-  std::shared_ptr<Database> db;
-  std::unique_ptr<DatabaseApplier> applier;
-  std::unique_ptr<Transport> transport;
-  std::unique_ptr<ReplicaSet> set;
-  std::atomic<int> applied{0};
-  std::atomic<int> apply_errors{0};
-};
-
 TEST(DatabaseApplier, EveryNodesDatabaseHoldsTheSameEvents) {
-  asio::io_context io;
-  const std::vector<BucketId> buckets{0, 1};
-  Node nodes[3];
-  const auto ports = free_ports(3);
-  for (size_t i = 0; i < 3; ++i) {
-    nodes[i].id = i + 1;
-    nodes[i].port = ports[i];
-    nodes[i].dir = std::make_unique<test_support::TempDir>("db-applier-node");
-    nodes[i].db = open_db(nodes[i].dir->path() / "db", 2);
-    ASSERT_TRUE(nodes[i].db);
-    nodes[i].applier = std::make_unique<DatabaseApplier>(nodes[i].db);
-  }
-  for (size_t i = 0; i < 3; ++i) {
-    Node& n = nodes[i];
-    Transport::Options to;
-    to.node_id = n.id;
-    to.cluster_id = 5;
-    to.listen_port = n.port;
-    to.reconnect_min_ms = 20;
-    for (const Node& p : nodes)
-      if (p.id != n.id) to.peers.push_back({p.id, "127.0.0.1", p.port});
-    Node* self = &n;
-    auto t = Transport::start(io, to, [self](uint64_t from, Frame f) {
-      if (self->set) self->set->on_frame(from, f);
-    });
-    ASSERT_TRUE(t);
-    n.transport = std::move(*t);
-    ReplicaSet::Options so;
-    so.node_id = n.id;
-    so.voters = {1, 2, 3};
-    so.dir = n.dir->path() / "raft";
-    so.buckets = buckets;
-    so.partition_count = kPartitions;
-    so.election_timeout_ms = 300;
-    so.heartbeat_timeout_ms = 30;
-    // Feeding the Database keeps the log's order: each bucket's entries go to its writer in
-    // order, and one bucket's writer executes them in that order.
-    so.on_committed = [self](BucketId, uint64_t, std::vector<EventRecord> records) {
-      self->applier->apply(std::move(records), [self](Status s) {
-        if (s) {
-          self->applied++;
-        } else {
-          ADD_FAILURE() << s.error().to_string();
-          self->apply_errors++;
-        }
-      });
-    };
-    auto s = ReplicaSet::open(
-        io, so, [self](uint64_t peer, FrameKind kind, uint32_t group, std::span<const uint8_t> b) {
-          return self->transport && self->transport->send(peer, group, kind, b);
-        });
-    ASSERT_TRUE(s) << s.error().to_string();
-    n.set = std::move(*s);
-  }
-  auto leader = [&](BucketId b) -> Node* {
-    for (Node& n : nodes)
-      if (n.set->status(b).ready) return &n;
-    return nullptr;
-  };
-  ASSERT_TRUE(run_until(
-      io, [&] { return leader(0) && leader(1); }, 10000ms));
+  test::LoopbackCluster c(3, {0, 1}, kPartitions);
+  ASSERT_TRUE(c.start_all());
+  ASSERT_TRUE(c.run_until([&] { return c.leader(0) && c.leader(1); }, 10000ms));
   // 40 transactions over streams of both buckets.
   std::vector<std::pair<PartitionId, Uuid>> written;
   int answered = 0;
@@ -191,41 +113,35 @@ TEST(DatabaseApplier, EveryNodesDatabaseHoldsTheSameEvents) {
     const Uuid key = partition_key_for_stream("key-" + std::to_string(k % 8));
     const PartitionId pid = partition_id_for_key(key, kPartitions);
     const BucketId bucket = bucket_for_partition(pid, 2);
-    Node* l = leader(bucket);
-    ASSERT_NE(l, nullptr);
+    auto l = c.leader(bucket);
+    ASSERT_TRUE(l);
     NewEvent e = test::make_event(key, "stream-" + std::to_string(k % 8), ExpectedVersion::any(),
                                   std::nullopt, "body " + std::to_string(k));
     written.emplace_back(pid, e.event_id);
-    l->set->append(bucket, pid, test::tx_of({std::move(e)}), [&](Result<AppendResult> r) {
+    c.node(*l).set->append(bucket, pid, test::tx_of({std::move(e)}), [&](Result<AppendResult> r) {
       EXPECT_TRUE(r) << r.error().to_string();
       ++answered;
     });
-    ASSERT_TRUE(run_until(
-        io, [&] { return answered == k + 1; }, 5000ms));
+    ASSERT_TRUE(c.run_until([&] { return answered == k + 1; }, 5000ms));
   }
   // Every node's Database gets all 40 (followers apply once they learn the commit index).
-  ASSERT_TRUE(run_until(
-      io,
+  ASSERT_TRUE(c.run_until(
       [&] {
-        for (Node& n : nodes)
-          if (n.applied.load() < 40) return false;
+        for (size_t i = 0; i < c.size(); ++i)
+          if (c.node(i).applied.load() < 40) return false;
         return true;
       },
       10000ms));
   for (const auto& [pid, id] : written) {
-    auto a = nodes[0].db->read_event(pid, id);
+    auto a = c.node(0).db->read_event(pid, id);
     ASSERT_TRUE(a && *a);
-    for (size_t i = 1; i < 3; ++i) {
-      auto b = nodes[i].db->read_event(pid, id);
+    for (size_t i = 1; i < c.size(); ++i) {
+      auto b = c.node(i).db->read_event(pid, id);
       ASSERT_TRUE(b && *b) << "node " << i + 1;
       expect_same_event(**a, **b);
     }
   }
-  for (Node& n : nodes) EXPECT_EQ(n.apply_errors.load(), 0);
-  for (Node& n : nodes) {
-    n.set.reset();
-    n.transport.reset();
-  }
+  for (size_t i = 0; i < c.size(); ++i) EXPECT_EQ(c.node(i).apply_errors.load(), 0);
 }
 
 }  // namespace
