@@ -248,7 +248,7 @@ TEST_F(ReplicaSetManyBuckets, HeartbeatsOfEveryGroupShareOneFramePerPeer) {
               static_cast<unsigned long long>(msgs), static_cast<unsigned long long>(frames));
   // 12 groups whose leaders heartbeat every 30 ms: ~48 messages a tick; each node sends at most
   // one heartbeat frame and one answer frame per peer a tick (~12 frames), whatever the groups.
-  EXPECT_GT(msgs, 100u);  // ~1 500 on an idle machine; fewer when slowed (sanitizers)
+  EXPECT_GT(msgs, 100u);        // ~1 500 on an idle machine; fewer when slowed (sanitizers)
   EXPECT_LT(frames * 3, msgs);  // one frame per message without coalescing
   // Still one database: appends commit.
   EXPECT_EQ(append_many(7, "s", 0, 5), 5);
