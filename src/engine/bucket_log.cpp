@@ -105,10 +105,13 @@ class BucketLog::Impl {
   }
   Result<Segment> create_segment(SegmentId id);
   Status recover_segments();
+  // Recovery's cut: segment `seg` ends at `size` from now on (durably), with a warning.
+  Status cut_on_open(Segment& seg, uint64_t size, const std::string& why);
+  // Applies the entries up to `index`, read from the files, into state_ (answers collected).
+  Status apply_from_log(uint64_t index, ReplicatedState::Answers& answers);
   // Cuts segment `k` to `size` bytes and empties every later one (they stay as files of zero
   // bytes, reused by the next roll). Marks them for a durable sync.
   Status cut(size_t k, uint64_t size);
-  Status verify(uint64_t index, const LogEntryRef& e) const;
   // Writes zeros after the segment's end (best effort: on failure, a full disk, the space is
   // given back and the segment grows with its writes from then on).
   void preallocate(Segment& seg);
@@ -119,9 +122,8 @@ class BucketLog::Impl {
   std::vector<Segment> segments_;  // in id order; the last one is written
   std::vector<Loc> locs_;          // locs_[i - 1]: entry i
   uint64_t durable_ = 0;
-  std::set<size_t> dirty_;         // segments written since the last sync
-  std::set<size_t> truncated_;     // segments cut since the last sync (need an fsync)
-  std::vector<fs::path> emptied_;  // later segment files emptied since the last sync
+  std::set<size_t> dirty_;      // segments written since the last sync
+  std::set<size_t> truncated_;  // segments cut since the last sync (need an fsync)
   std::optional<SlotPair> vote_file_;
   std::optional<SlotPair> applied_file_;
   VoteState vote_;
@@ -191,6 +193,15 @@ Status BucketLog::Impl::cut(size_t k, uint64_t size) {
   return {};
 }
 
+Status BucketLog::Impl::cut_on_open(Segment& seg, uint64_t size, const std::string& why) {
+  warn("bucket log " + seg.path.string() + ": " + why);
+  cut_bytes_ += seg.allocated - size;
+  if (auto s = seg.file.truncate(size); !s) return s;
+  if (auto s = seg.file.sync(); !s) return s;
+  seg.size = seg.allocated = size;
+  return {};
+}
+
 Status BucketLog::Impl::recover_segments() {
   auto ids = list_segment_ids(opts_.dir, opts_.bucket_id);
   if (!ids) return std::unexpected(std::move(ids.error()));
@@ -210,11 +221,12 @@ Status BucketLog::Impl::recover_segments() {
     seg.size = seg.allocated = *size;
     if (ended) {
       if (*size > 0) {
-        warn("bucket log " + path.string() + ": " + str(*size) +
-             " bytes after the end of the log removed (a stale or torn tail)");
-        cut_bytes_ += *size;
-        if (auto s = seg.file.truncate(0); !s) return s;
-        if (auto s = seg.file.sync(); !s) return s;
+        if (auto s = cut_on_open(seg, 0,
+                                 str(*size) + " bytes after the end of the log removed "
+                                              "(a stale or torn tail)");
+            !s) {
+          return s;
+        }
       }
       continue;
     }
@@ -227,12 +239,12 @@ Status BucketLog::Impl::recover_segments() {
       // A segment whose creation did not reach the disk (or emptied by a cut): the log ends
       // before it. Anything else past this point is stale.
       if (*size > 0) {
-        warn("bucket log " + path.string() + ": no valid header (" +
-             (header ? std::string("bucket/segment mismatch") : header.error().to_string()) +
-             "); the log ends before it");
-        cut_bytes_ += *size;
-        if (auto s = seg.file.truncate(0); !s) return s;
-        if (auto s = seg.file.sync(); !s) return s;
+        const std::string why =
+            header ? std::string("bucket/segment mismatch") : header.error().to_string();
+        if (auto s = cut_on_open(seg, 0, "no valid header (" + why + "); the log ends before it");
+            !s) {
+          return s;
+        }
       }
       ended = true;
       continue;
@@ -245,12 +257,13 @@ Status BucketLog::Impl::recover_segments() {
       locs_.push_back(Loc{k, e.length, e.offset, e.term, e.type});
     }
     if (scan.stop) {
-      warn("bucket log " + path.string() + ": the log ends at entry " + str(last_index()) + ", " +
-           str(*size - scan.end) + " bytes cut off: " + scan.stop->to_string());
-      cut_bytes_ += *size - scan.end;
-      if (auto s = seg.file.truncate(scan.end); !s) return s;
-      if (auto s = seg.file.sync(); !s) return s;
-      seg.size = seg.allocated = scan.end;
+      if (auto s =
+              cut_on_open(seg, scan.end,
+                          "the log ends at entry " + str(last_index()) + ", " +
+                              str(*size - scan.end) + " bytes cut off: " + scan.stop->to_string());
+          !s) {
+        return s;
+      }
       ended = true;
     } else if (scan.zero_tail > 0) {
       // Preallocated zeros: kept as they are (the writer continues at scan.end).
@@ -317,11 +330,16 @@ Status BucketLog::Impl::open() {
 
   // Rebuild the applied state (no proposals yet: the replay has no callbacks to run).
   ReplicatedState::Answers answers;
-  while (state_.applied_index() < persisted_applied) {
+  return apply_from_log(persisted_applied, answers);
+}
+
+Status BucketLog::Impl::apply_from_log(uint64_t index, ReplicatedState::Answers& answers) {
+  while (state_.applied_index() < index) {
     const uint64_t from = state_.applied_index() + 1;
-    auto entries = read_entries(from, kApplyChunkEntries, kApplyChunkBytes);
+    auto entries = read_entries(from, std::min<uint64_t>(kApplyChunkEntries, index - from + 1),
+                                kApplyChunkBytes);
     if (!entries) return std::unexpected(std::move(entries.error()));
-    for (size_t i = 0; i < entries->size() && from + i <= persisted_applied; ++i) {
+    for (size_t i = 0; i < entries->size(); ++i) {
       if (auto s = state_.apply(from + i, (*entries)[i], answers); !s) return s;
     }
   }
@@ -415,28 +433,6 @@ void BucketLog::Impl::preallocate(Segment& seg) {
   warn("bucket log " + seg.path.string() + ": preallocating failed; segments grow as written");
 }
 
-Status BucketLog::Impl::verify(uint64_t index, const LogEntryRef& e) const {
-  if (e.type == LogEntryType::Transaction) {
-    auto tx = decode_transaction_entry(e.payload);
-    if (!tx) {
-      return make_error(
-          Errc::CorruptRecord,
-          "entry " + str(index) + " is not a valid transaction: " + tx.error().to_string());
-    }
-    if (tx->index != index || tx->term != e.term) {
-      return make_error(Errc::CorruptRecord, "entry " + str(index) + " (term " + str(e.term) +
-                                                 ") holds a transaction of log position " +
-                                                 str(tx->index) + ", term " + str(tx->term));
-    }
-    return {};
-  }
-  if (e.type != LogEntryType::Barrier && e.type != LogEntryType::Configuration) {
-    return make_error(Errc::CorruptRecord, "entry " + str(index) + " has an unknown type " +
-                                               str(static_cast<unsigned>(e.type)));
-  }
-  return {};
-}
-
 Status BucketLog::Impl::append(uint64_t first_index, std::span<const LogEntryRef> entries) {
   if (auto s = check_usable(); !s) return s;
   if (first_index < 1 || first_index > last_index() + 1) {
@@ -450,7 +446,7 @@ Status BucketLog::Impl::append(uint64_t first_index, std::span<const LogEntryRef
   }
   const uint64_t prev_term = first_index > 1 ? locs_[first_index - 2].term : 0;
   for (size_t k = 0; k < entries.size(); ++k) {
-    if (auto s = verify(first_index + k, entries[k]); !s) return s;
+    if (auto s = verify_log_entry(first_index + k, entries[k]); !s) return s;
     const uint64_t before = k == 0 ? prev_term : entries[k - 1].term;
     if (entries[k].term < before) {
       return make_error(Errc::InvalidArgument, "entry " + str(first_index + k) + " of term " +
@@ -568,22 +564,7 @@ Status BucketLog::Impl::apply(uint64_t index, const AppliedSink& sink) {
                       "apply(" + str(index) + "): past the durable index " + str(durable_));
   }
   ReplicatedState::Answers answers;
-  Status status;
-  while (status && state_.applied_index() < index) {
-    const uint64_t from = state_.applied_index() + 1;
-    auto entries = read_entries(from, std::min<uint64_t>(kApplyChunkEntries, index - from + 1),
-                                kApplyChunkBytes);
-    if (!entries) {
-      status = std::unexpected(std::move(entries.error()));
-      break;
-    }
-    for (size_t i = 0; i < entries->size(); ++i) {
-      if (auto s = state_.apply(from + i, (*entries)[i], answers); !s) {
-        status = s;
-        break;
-      }
-    }
-  }
+  const Status status = apply_from_log(index, answers);
   // State is final: now the outside world may look (and re-enter).
   answers.run(sink);
   return status;

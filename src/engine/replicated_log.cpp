@@ -2,6 +2,7 @@
 // (segment/format.hpp), encoded for a proposal and decoded and verified for append and apply.
 #include "engine/replicated_log.hpp"
 
+#include <string>
 #include <variant>
 
 #include "engine/segment/format.hpp"
@@ -90,6 +91,29 @@ Result<std::vector<uint8_t>> encode_transaction_entry(const TransactionHeader& t
     return std::unexpected(std::move(s.error()));
   }
   return out;
+}
+
+Status verify_log_entry(uint64_t index, const LogEntryRef& e) {
+  const std::string at = "entry " + std::to_string(index);
+  if (e.type == LogEntryType::Transaction) {
+    auto tx = decode_transaction_entry(e.payload);
+    if (!tx) {
+      return make_error(Errc::CorruptRecord,
+                        at + " is not a valid transaction: " + tx.error().to_string());
+    }
+    if (tx->index != index || tx->term != e.term) {
+      return make_error(Errc::CorruptRecord, at + " (term " + std::to_string(e.term) +
+                                                 ") holds a transaction of log position " +
+                                                 std::to_string(tx->index) + ", term " +
+                                                 std::to_string(tx->term));
+    }
+    return {};
+  }
+  if (e.type != LogEntryType::Barrier && e.type != LogEntryType::Configuration) {
+    return make_error(Errc::CorruptRecord,
+                      at + " has an unknown type " + std::to_string(static_cast<unsigned>(e.type)));
+  }
+  return {};
 }
 
 }  // namespace sierra

@@ -75,6 +75,11 @@ Result<AppliedTransaction> decode_transaction_entry(std::span<const uint8_t> pay
 // copies, in order; the commit record, if any, is checked and dropped).
 Result<std::vector<EventRecord>> decode_transaction_records(std::span<const uint8_t> payload);
 
+// What ReplicatedLog::append checks of the entry to be written at `index`: a Transaction entry's
+// payload decodes (decode_transaction_entry) with log position = index and term = the entry's;
+// any other type is Barrier or Configuration. CorruptRecord otherwise.
+Status verify_log_entry(uint64_t index, const LogEntryRef& entry);
+
 // Encodes one transaction as a Transaction entry's payload (segment_format::encode_transaction,
 // never flagged as a batch start): what decode_transaction_entry reads back.
 Result<std::vector<uint8_t>> encode_transaction_entry(const TransactionHeader& tx,

@@ -119,26 +119,7 @@ Status MemLog::append(uint64_t first_index, std::span<const LogEntryRef> entries
                                                  std::to_string(applied_index()) + ")");
   }
   for (size_t k = 0; k < entries.size(); ++k) {
-    const LogEntryRef& e = entries[k];
-    const uint64_t index = first_index + k;
-    if (e.type == LogEntryType::Transaction) {
-      auto tx = decode_transaction_entry(e.payload);
-      if (!tx) {
-        return make_error(Errc::CorruptRecord,
-                          "entry " + std::to_string(index) +
-                              " is not a valid transaction: " + tx.error().to_string());
-      }
-      if (tx->index != index || tx->term != e.term) {
-        return make_error(Errc::CorruptRecord,
-                          "entry " + std::to_string(index) + " (term " + std::to_string(e.term) +
-                              ") holds a transaction of log position " + std::to_string(tx->index) +
-                              ", term " + std::to_string(tx->term));
-      }
-    } else if (e.type != LogEntryType::Barrier && e.type != LogEntryType::Configuration) {
-      return make_error(Errc::CorruptRecord, "entry " + std::to_string(index) +
-                                                 " has an unknown type " +
-                                                 std::to_string(static_cast<unsigned>(e.type)));
-    }
+    if (auto s = verify_log_entry(first_index + k, entries[k]); !s) return s;
   }
   disk_.written.resize(first_index - 1);
   disk_.synced_prefix = std::min<uint64_t>(disk_.synced_prefix, first_index - 1);
