@@ -27,6 +27,8 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
     std::unique_ptr<BucketReplica> replica;
     bool sync_posted = false;
     bool flush_posted = false;
+    bool feed_posted = false;
+    uint64_t fed = 0;  // entries up to this one were given to on_committed (this incarnation)
     uint64_t incarnation = 0;  // bumped when the replica is dropped: stale posts are ignored
   };
 
@@ -194,7 +196,7 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
     };
     host.want_sync = [this, id] { post_sync(*buckets_.at(id)); };
     if (opts_.on_committed) {
-      host.on_applied = [this, id](const AppliedTransaction& tx) { committed(id, tx); };
+      host.on_applied = [this, id](const AppliedTransaction&) { post_feed(*buckets_.at(id)); };
     }
     auto r = BucketReplica::open(std::move(ro), *b.log, std::move(host), now_ms());
     if (!r) {
@@ -202,53 +204,52 @@ class ReplicaSet::Impl : public std::enable_shared_from_this<ReplicaSet::Impl> {
       return std::unexpected(r.error());
     }
     b.replica = std::move(*r);
-    replay_committed(b);
+    // The read side may lack entries the log had applied when the node stopped (their writes
+    // were still in flight): it gets every applied entry again, from the first (repeats are
+    // no-ops there).
+    b.fed = 0;
+    if (opts_.on_committed) feed(b);
     return {};
   }
 
-  // The read side may lack entries the log had already applied when the node stopped (their
-  // Database writes were still in flight): feed it every applied transaction entry again, in
-  // order. Entries it holds are retries there and change nothing.
-  void replay_committed(Bucket& b) {
-    if (!opts_.on_committed) return;
+  // Entries were applied: once the replica's call is over, give them to on_committed, read
+  // back from the log in one pass per turn (not one read per entry).
+  void post_feed(Bucket& b) {
+    if (b.feed_posted) return;
+    b.feed_posted = true;
+    asio::post(io_, [self = shared_from_this(), id = b.id, inc = b.incarnation] {
+      Bucket& bb = *self->buckets_.at(id);
+      bb.feed_posted = false;
+      if (self->stopped_ || bb.incarnation != inc || !bb.log) return;
+      self->feed(bb);
+    });
+  }
+
+  // Gives on_committed every transaction entry after `fed` up to the applied index, in order.
+  void feed(Bucket& b) {
     const uint64_t applied = b.log->applied_index();
-    for (uint64_t next = 1; next <= applied;) {
-      auto chunk = b.log->read_entries(next, 256, 4u << 20);
+    while (b.fed < applied) {
+      const uint64_t from = b.fed + 1;
+      auto chunk = b.log->read_entries(from, 256, 4u << 20);
       if (!chunk || chunk->empty()) {
-        say(LogLevel::Error, "bucket " + std::to_string(b.id) + ": replaying entry " +
-                                 std::to_string(next) + " to the read side failed" +
+        say(LogLevel::Error, "bucket " + std::to_string(b.id) + ": entry " + std::to_string(from) +
+                                 " cannot be read for the read side" +
                                  (chunk ? std::string() : ": " + chunk.error().to_string()));
         return;
       }
-      for (size_t k = 0; k < chunk->size() && next <= applied; ++k, ++next) {
-        const LogEntry& e = (*chunk)[k];
+      for (const LogEntry& e : *chunk) {
+        if (b.fed == applied) break;
+        const uint64_t index = ++b.fed;
         if (e.type != LogEntryType::Transaction) continue;
         auto records = decode_transaction_records(e.payload);
         if (!records) {
           say(LogLevel::Error, "bucket " + std::to_string(b.id) + ": entry " +
-                                   std::to_string(next) + ": " + records.error().to_string());
+                                   std::to_string(index) + ": " + records.error().to_string());
           return;
         }
-        opts_.on_committed(b.id, next, std::move(*records));
+        opts_.on_committed(b.id, index, std::move(*records));
       }
     }
-  }
-
-  // An applied transaction entry: its records, read back from the log, to on_committed.
-  void committed(BucketId id, const AppliedTransaction& tx) {
-    const BucketLog* log = buckets_.at(id)->log.get();
-    auto entries = log->read_entries(tx.index, 1, 1);
-    auto records = entries && !entries->empty()
-                       ? decode_transaction_records((*entries)[0].payload)
-                       : Result<std::vector<EventRecord>>(std::unexpected(
-                             entries ? Error{Errc::Io, "entry not found", 0, 0} : entries.error()));
-    if (!records) {
-      say(LogLevel::Error, "bucket " + std::to_string(id) + ": applied entry " +
-                               std::to_string(tx.index) +
-                               " cannot be read back: " + records.error().to_string());
-      return;
-    }
-    opts_.on_committed(id, tx.index, std::move(*records));
   }
 
   // A failed call: the replica is unusable (fail-stop). Drop it; reopen from the files later.
